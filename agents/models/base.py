@@ -43,7 +43,7 @@ class RecurrentActorCritic(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        return next(self.parameters()).device
+        return self.value_head.linear.weight.device
 
     def initial_state(self, batch_size: int) -> Nest:
         """The state at the start of an episode for ``batch_size`` streams (on the model's device)."""

@@ -334,7 +334,8 @@ class GTrXLActorCritic(RecurrentActorCritic):
         if done is not None:
             done = done_mask(done, (obs.shape[0],), self.device)
         features, new_state = self.transformer.step(self.encoder(obs), state, done)
-        return self.policy_head(features), self.value_head(features)[..., 0], new_state
+        value = F.linear(features, self.value_head.linear.weight, self.value_head.linear.bias)
+        return F.linear(features, self.policy_head.weight, self.policy_head.bias), value[:, 0], new_state
 
     def forward_sequence(self, obs: torch.Tensor, state: GTrXLState, done: Optional[torch.Tensor]):
         done = done_mask(done, tuple(obs.shape[:2]), self.device)

@@ -25,6 +25,9 @@ class LSTMConfig:
     """LSTM units: 32 for I-Maze, 128 for Meta-Fetch."""
     encoder_sizes: Tuple[int, ...] = (64,)
     """Widths of the beam encoder's Linear+ReLU layers."""
+    forget_bias: float = 1.0
+    """Added to the forget gate's bias at init (Jozefowicz et al. 2015): memory survives the
+    first updates instead of halving each step."""
     popart_decay: float = 3e-4
     """Step size of the PopArt statistics (paper Table 1)."""
 
@@ -44,6 +47,8 @@ class LSTMActorCritic(RecurrentActorCritic):
         self.config = config
         self.encoder = BeamEncoder(obs_shape, config.encoder_sizes)
         self.cell = nn.LSTMCell(self.encoder.out_features, config.hidden_size)
+        with torch.no_grad():
+            self.cell.bias_ih[config.hidden_size : 2 * config.hidden_size] += config.forget_bias
         self.policy_head = nn.Linear(config.hidden_size, self.num_actions)
         self.value_head = PopArtValueHead(config.hidden_size, decay=config.popart_decay)
 

@@ -23,6 +23,15 @@ def map_nest(fn: Callable[..., Any], *nests: Nest) -> Nest:
     return fn(*nests)
 
 
+def leaves(nest: Nest) -> list:
+    """The tensors of a nest, in a fixed order."""
+    if isinstance(nest, dict):
+        return [t for key in nest for t in leaves(nest[key])]
+    if isinstance(nest, (tuple, list)):
+        return [t for item in nest for t in leaves(item)]
+    return [nest]
+
+
 def select_streams(state: Nest, index) -> Nest:
     """The state of the streams ``index`` (int list, slice or bool mask over dim 0)."""
     return map_nest(lambda t: t[index], state)

@@ -1,0 +1,67 @@
+"""Atomic checkpoints that a crash mid-save can never make unreadable for ``--resume``.
+
+Files are ``checkpoints/checkpoint-<learner steps>.pt``. A save writes ``.tmp-<random>``
+(a name the loader's pattern never matches), fsyncs it, renames it into place with
+``os.replace`` and fsyncs the directory. Loading uses ``torch.load(weights_only=True)``, so a
+file with a pickled payload that would run code is refused, and falls back from the newest
+file to older ones when a file is damaged. The newest ``keep`` files are kept.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import tempfile
+import warnings
+
+import torch
+
+PATTERN = "checkpoint-*.pt"
+_NUMBER = re.compile(r"checkpoint-(\d+)\.pt$")
+
+
+def checkpoint_dir(run_dir: str) -> str:
+    return os.path.join(run_dir, "checkpoints")
+
+
+def save(run_dir: str, payload: dict, step: int, keep: int = 3) -> str:
+    """Write ``payload`` (tensors, numbers, strings, nested dicts/lists) as checkpoint ``step``."""
+    directory = checkpoint_dir(run_dir)
+    os.makedirs(directory, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".partial", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        path = os.path.join(directory, f"checkpoint-{step:010d}.pt")
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    for old in list_checkpoints(run_dir)[keep:]:
+        os.unlink(old)
+    return path
+
+
+def list_checkpoints(run_dir: str) -> list[str]:
+    """Checkpoint files, newest (highest step) first."""
+    paths = [p for p in glob.glob(os.path.join(checkpoint_dir(run_dir), PATTERN)) if _NUMBER.search(p)]
+    return sorted(paths, key=lambda p: int(_NUMBER.search(p).group(1)), reverse=True)
+
+
+def load_latest(run_dir: str) -> tuple[dict, str] | tuple[None, None]:
+    """The newest checkpoint that loads safely, and its path; ``(None, None)`` if there is none."""
+    for path in list_checkpoints(run_dir):
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True), path
+        except Exception as exc:  # damaged file or a refused (unsafe) payload
+            warnings.warn(f"skipping checkpoint {path}: {type(exc).__name__}: {str(exc)[:200]}", stacklevel=2)
+    return None, None

@@ -1,0 +1,140 @@
+"""Run metrics: a rolling summary of what the processes report, written as JSONL, CSV and TensorBoard.
+
+Row schema (``metrics.jsonl``, one JSON object per row; ``metrics.csv`` has the same columns):
+``env_steps``, ``learner_steps``, ``distill_steps``, ``wall_clock_s``, ``episodes``,
+``episode_return`` and ``success_rate`` (mean over the last 100 episodes), ``actor_sps`` (env
+steps/s of one actor), ``env_sps`` (all actors), ``learner_sps`` and ``distill_sps`` (agent
+steps/s), ``dprl`` (distill agent steps per learner agent step), ``learner_waiting_pct`` (share
+of the learner's time spent waiting for data), ``queue_depth``, ``actor_restarts``,
+``nan_updates``, then the latest learner/distill losses (``loss``, ``policy_loss``,
+``value_loss``, ``kl_actor_learner``, ``eta``, ``alpha``, ``distill_loss``, ...), and ``agent``,
+``env_id``, ``seed``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections import deque
+
+COLUMNS = (
+    "env_steps", "learner_steps", "distill_steps", "wall_clock_s", "episodes", "episode_return", "success_rate",
+    "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct", "queue_depth",
+    "actor_restarts", "nan_updates", "loss", "policy_loss", "value_loss", "temperature_loss", "kl_penalty",
+    "kl_target", "kl_actor_learner", "learner_kl_reg", "eta", "alpha", "popart_mu", "popart_sigma",
+    "value_target", "distill_loss", "distill_kl", "distill_value", "agent", "env_id", "seed",
+)
+
+
+class RunStats:
+    """Counters and rates of a run, fed by the runners (in the supervising process)."""
+
+    def __init__(self, config, env_steps: int = 0, learner_steps: int = 0, distill_steps: int = 0, episodes: int = 0):
+        self.config = config
+        self.env_steps, self.learner_steps, self.distill_steps, self.episodes = env_steps, learner_steps, distill_steps, episodes
+        self.returns: deque[float] = deque(maxlen=100)
+        self.successes: deque[bool] = deque(maxlen=100)
+        self.latest: dict[str, float] = {}
+        self.actor_sps: dict[int, float] = {}
+        self.actor_restarts = 0
+        self.queue_depth = 0
+        self.start = time.monotonic()
+        self.elapsed_before = 0.0
+        self._window_start = time.monotonic()
+        self._window = {"env": 0, "learner": 0, "distill": 0, "wait": 0.0, "busy": 0.0}
+
+    @property
+    def agent_steps_per_batch(self) -> int:
+        return self.config.batch_size * self.config.unroll_length
+
+    def add_episodes(self, episodes) -> None:
+        for e in episodes:
+            self.returns.append(e.ret)
+            self.successes.append(e.success)
+        self.episodes += len(episodes)
+
+    def add_env_steps(self, n: int) -> None:
+        self.env_steps += n
+        self._window["env"] += n
+
+    def add_learner_step(self, metrics: dict, wait_s: float, busy_s: float) -> None:
+        self.learner_steps += 1
+        self._window["learner"] += 1
+        self._window["wait"] += wait_s
+        self._window["busy"] += busy_s
+        self.latest.update(metrics)
+
+    def add_distill_steps(self, n: int, metrics: dict | None = None) -> None:
+        self.distill_steps += n
+        self._window["distill"] += n
+        if metrics:
+            self.latest.update(metrics)
+
+    def wall_clock(self) -> float:
+        return self.elapsed_before + time.monotonic() - self.start
+
+    def row(self) -> dict:
+        """A metrics row; rates are over the time since the previous row."""
+        now = time.monotonic()
+        span = max(now - self._window_start, 1e-9)
+        w = self._window
+        learner_sps = w["learner"] * self.agent_steps_per_batch / span
+        distill_sps = w["distill"] * self.agent_steps_per_batch / span
+        row = {
+            "env_steps": self.env_steps, "learner_steps": self.learner_steps, "distill_steps": self.distill_steps,
+            "wall_clock_s": round(self.wall_clock(), 3), "episodes": self.episodes,
+            "episode_return": sum(self.returns) / len(self.returns) if self.returns else None,
+            "success_rate": sum(self.successes) / len(self.successes) if self.successes else None,
+            "actor_sps": sum(self.actor_sps.values()) / len(self.actor_sps) if self.actor_sps else None,
+            "env_sps": w["env"] / span, "learner_sps": learner_sps, "distill_sps": distill_sps,
+            "dprl": distill_sps / learner_sps if learner_sps else None,
+            "learner_waiting_pct": 100.0 * w["wait"] / (w["wait"] + w["busy"]) if w["wait"] + w["busy"] else None,
+            "queue_depth": self.queue_depth, "actor_restarts": self.actor_restarts,
+            "agent": self.config.agent, "env_id": self.config.env_id, "seed": self.config.seed,
+        }
+        for key, value in self.latest.items():
+            row.setdefault(key, value)
+        self._window_start = now
+        self._window = {"env": 0, "learner": 0, "distill": 0, "wait": 0.0, "busy": 0.0}
+        return row
+
+    def counters(self) -> dict[str, int | float]:
+        return {"env_steps": self.env_steps, "learner_steps": self.learner_steps, "distill_steps": self.distill_steps,
+                "episodes": self.episodes, "wall_clock_s": self.wall_clock()}
+
+
+class MetricsWriter:
+    """Appends rows to ``metrics.jsonl`` and ``metrics.csv``, and to TensorBoard if installed."""
+
+    def __init__(self, run_dir: str, tensorboard: bool = True):
+        self.jsonl = open(os.path.join(run_dir, "metrics.jsonl"), "a", buffering=1)
+        csv_path = os.path.join(run_dir, "metrics.csv")
+        new_csv = not os.path.exists(csv_path)
+        self.csv_file = open(csv_path, "a", newline="", buffering=1)
+        self.csv = csv.DictWriter(self.csv_file, fieldnames=COLUMNS, extrasaction="ignore")
+        if new_csv:
+            self.csv.writeheader()
+        self.tb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(os.path.join(run_dir, "tensorboard"))
+            except ImportError:
+                self.tb = None
+
+    def write(self, row: dict) -> None:
+        self.jsonl.write(json.dumps(row) + "\n")
+        self.csv.writerow(row)
+        if self.tb is not None:
+            for key, value in row.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "env_steps":
+                    self.tb.add_scalar(key, value, row["env_steps"])
+
+    def close(self) -> None:
+        self.jsonl.close()
+        self.csv_file.close()
+        if self.tb is not None:
+            self.tb.close()

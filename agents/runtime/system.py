@@ -1,0 +1,45 @@
+"""Building the parts of a run from its config (shared by the serial and parallel runners)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import memory_envs  # noqa: F401
+from agents.models import build
+
+
+def select_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def env_spaces(config) -> tuple[gym.Space, gym.Space]:
+    env = gym.make(config.env_id, **config.env_overrides())
+    return env.observation_space, env.action_space
+
+
+def build_models(config, seed_offset: int = 0) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """``(actor model, learner model)``; the same module for the LSTM and GTrXL baselines.
+
+    For Asymm. AC the actor model is the learner's LSTM policy network.
+    """
+    torch.manual_seed(config.seed + seed_offset)
+    obs_space, act_space = env_spaces(config)
+    actor_name, learner_name = config.model_names()
+    actor_overrides, learner_overrides = config.model_overrides()
+    learner = build(learner_name, obs_space, act_space, **learner_overrides)
+    if config.agent == "ald":
+        actor = build(actor_name, obs_space, act_space, **actor_overrides)
+    elif config.agent == "asymm_ac":
+        actor = learner.policy
+    else:
+        actor = learner
+    return actor, learner
+
+
+def actor_seed(config, actor_id: int, restarts: int) -> int:
+    """A distinct, reproducible env/sampling seed per actor incarnation."""
+    return int(np.random.SeedSequence([config.seed, actor_id, restarts]).generate_state(1)[0])
