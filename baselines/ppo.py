@@ -45,6 +45,8 @@ class Config(RunConfig):
     """PPO ratio clipping."""
     ent_coef: float = 0.01
     """Entropy bonus coefficient."""
+    normalize_advantage: bool = True
+    """Normalise advantages per minibatch (SB3's default)."""
     vf_coef: float = 0.5
     """Value loss coefficient."""
     max_grad_norm: float = 0.5
@@ -68,6 +70,7 @@ class Config(RunConfig):
         return {"n_steps": self.n_steps, "batch_size": self.batch_size, "n_epochs": self.n_epochs,
                 "learning_rate": self.learning_rate, "gamma": self.gamma, "gae_lambda": self.gae_lambda,
                 "clip_range": self.clip_range, "ent_coef": self.ent_coef, "vf_coef": self.vf_coef,
+                "normalize_advantage": self.normalize_advantage,
                 "max_grad_norm": self.max_grad_norm}
 
 

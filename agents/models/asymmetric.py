@@ -41,6 +41,15 @@ class AsymmetricActorCritic(RecurrentActorCritic):
     def value_head(self):
         return self.value_net.value_head
 
+    def invalidate_cache(self) -> None:
+        self.value_net.invalidate_cache()
+
+    def compact_state(self, state: Dict[str, Nest]) -> Dict[str, Nest]:
+        return {
+            "policy": self.policy.compact_state(state["policy"]),
+            "value": self.value_net.compact_state(state["value"]),
+        }
+
     def initial_state(self, batch_size: int) -> Dict[str, Nest]:
         return {"policy": self.policy.initial_state(batch_size), "value": self.value_net.initial_state(batch_size)}
 

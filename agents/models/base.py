@@ -45,9 +45,24 @@ class RecurrentActorCritic(nn.Module):
     def device(self) -> torch.device:
         return self.value_head.linear.weight.device
 
+    def invalidate_cache(self) -> None:
+        """Drop acting caches derived from the parameters (no-op for models without one).
+
+        Only needed after parameter writes that bypass tensor version counters
+        (``param.data.copy_``, another process writing shared memory); see
+        :meth:`agents.models.gtrxl.GTrXL.cache_version`.
+        """
+
     def initial_state(self, batch_size: int) -> Nest:
         """The state at the start of an episode for ``batch_size`` streams (on the model's device)."""
         raise NotImplementedError
+
+    def compact_state(self, state: Nest) -> Nest:
+        """``state`` without acting caches: what a learner needs, cheaper to ship and store.
+
+        :meth:`step` and :meth:`forward_sequence` accept compact states (step rebuilds its cache).
+        """
+        return state
 
     def step(
         self, obs: torch.Tensor, state: Nest, done: Optional[torch.Tensor] = None

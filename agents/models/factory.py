@@ -61,4 +61,6 @@ def build(name: str, observation_space: gym.Space, action_space: gym.Space, **ov
             _config(LSTMConfig, overrides, hidden_size=int(m[1])),
             _config(GTrXLConfig, overrides, num_layers=int(m[2])),
         )
-    raise ValueError(f"unknown model name {name!r}; valid patterns: {', '.join(PATTERNS)} (e.g. lstm-32, gtrxl-2, asymm-32-2)")
+    raise ValueError(
+        f"unknown model name {name!r}; valid patterns: {', '.join(PATTERNS)} (e.g. lstm-32, gtrxl-2, asymm-32-2)"
+    )

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union
 
 import gymnasium as gym
 import torch
@@ -38,9 +38,11 @@ from agents.models.gtrxl_acting import ActingPlan
 from agents.models.nest import autograd_ready
 from agents.models.popart_head import PopArtValueHead
 
-GTrXLState = Dict[str, torch.Tensor]
+GTrXLState = Dict[str, Union[torch.Tensor, Tuple[torch.Tensor, ...]]]
 STALE = -1
 """``cache_version`` of a state whose key/value cache must be recomputed."""
+MEMORY_KEYS = ("memory", "valid")
+"""The state entries a learner needs; the others are the acting cache."""
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,18 @@ class GTrXLConfig:
     memory_length: int = 64
     """M: previous steps each query attends to (per layer)."""
     mlp_hidden: int = 256
-    """Hidden width of the position-wise MLP submodule."""
+    """Hidden width of the position-wise MLP submodule (not given by the papers; d_model keeps
+    the learner ~25% faster than 4 * d_model on a CPU)."""
     gate_bias: float = 2.0
     """Initial b_g: gates start close to the identity map."""
     popart_decay: float = 3e-4
+
+    def __post_init__(self):
+        for name in ("num_layers", "d_model", "num_heads", "head_dim", "memory_length", "mlp_hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"GTrXLConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % 2:
+            raise ValueError(f"GTrXLConfig.d_model must be even (sinusoid embeddings), got {self.d_model}")
 
 
 def relative_sinusoid(memory_length: int, d_model: int) -> torch.Tensor:
@@ -271,7 +281,9 @@ class GTrXL(nn.Module):
         }
         return x, new_state
 
-    def forward_sequence(self, x: torch.Tensor, state: GTrXLState, done: torch.Tensor) -> Tuple[torch.Tensor, GTrXLState]:
+    def forward_sequence(
+        self, x: torch.Tensor, state: GTrXLState, done: torch.Tensor
+    ) -> Tuple[torch.Tensor, GTrXLState]:
         """``x [T, B, D]`` embeddings, ``done [T, B]`` -> ``(features [T, B, D], final_state)``."""
         T, B = done.shape
         M = self.config.memory_length
@@ -314,8 +326,6 @@ class GTrXLActorCritic(RecurrentActorCritic):
     def __init__(self, observation_space: gym.Space, action_space: gym.Space, config: GTrXLConfig = GTrXLConfig()):
         super().__init__()
         obs_shape, self.num_actions = check_spaces(observation_space, action_space)
-        if config.memory_length < 1:
-            raise ValueError(f"memory_length must be >= 1, got {config.memory_length}")
         self.config = config
         self.encoder = BeamEncoder(obs_shape, (config.d_model,))
         self.transformer = GTrXL(config)
@@ -328,6 +338,10 @@ class GTrXLActorCritic(RecurrentActorCritic):
     def invalidate_cache(self) -> None:
         """See :meth:`GTrXL.invalidate_cache`."""
         self.transformer.invalidate_cache()
+
+    def compact_state(self, state: GTrXLState) -> GTrXLState:
+        """Only ``memory`` and ``valid`` (the cache is twice the memory's size)."""
+        return {key: state[key] for key in MEMORY_KEYS}
 
     @torch.no_grad()
     def step(self, obs: torch.Tensor, state: GTrXLState, done: Optional[torch.Tensor] = None):

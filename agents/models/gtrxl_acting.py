@@ -36,7 +36,9 @@ class GatePlan:
         d = gate.d_model
         bias = torch.zeros(3 * d, dtype=gate.gate_bias.dtype, device=gate.gate_bias.device)
         bias[d : 2 * d] = -gate.gate_bias
-        return cls(gate.w.weight.t().contiguous(), bias, gate.u_rz.weight.t().contiguous(), gate.u_g.weight.t().contiguous())
+        return cls(
+            gate.w.weight.t().contiguous(), bias, gate.u_rz.weight.t().contiguous(), gate.u_g.weight.t().contiguous()
+        )
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         d = x.shape[-1]
@@ -115,7 +117,7 @@ class ActingPlan:
     def __init__(self, transformer, version: int):
         self.version = version
         with torch.no_grad():
-            self.layers: List[LayerPlan] = [LayerPlan.build(layer, transformer.sinusoid) for layer in transformer.layers]
+            self.layers: List[LayerPlan] = [LayerPlan.build(ly, transformer.sinusoid) for ly in transformer.layers]
 
     def step(
         self, x: torch.Tensor, keys: Sequence[torch.Tensor], values: Sequence[torch.Tensor], visible: torch.Tensor

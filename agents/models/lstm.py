@@ -31,6 +31,10 @@ class LSTMConfig:
     popart_decay: float = 3e-4
     """Step size of the PopArt statistics (paper Table 1)."""
 
+    def __post_init__(self):
+        if self.hidden_size < 1 or not self.encoder_sizes or min(self.encoder_sizes) < 1:
+            raise ValueError(f"LSTMConfig needs hidden_size >= 1 and encoder_sizes >= 1, got {self}")
+
 
 class LSTMActorCritic(RecurrentActorCritic):
     """Beam encoder -> single-layer LSTM -> policy logits and PopArt value.

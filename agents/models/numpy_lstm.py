@@ -45,9 +45,8 @@ class NumpyLSTMActor:
         encoder = []
         i = 0
         while f"encoder.layers.{i}.weight" in state_dict:
-            encoder.append(
-                (_array(state_dict[f"encoder.layers.{i}.weight"]).T.copy(), _array(state_dict[f"encoder.layers.{i}.bias"]))
-            )
+            weight, bias = state_dict[f"encoder.layers.{i}.weight"], state_dict[f"encoder.layers.{i}.bias"]
+            encoder.append((_array(weight).T.copy(), _array(bias)))
             i += 1
         if not encoder:
             raise KeyError("state dict has no encoder.layers.0.weight: not an LSTMActorCritic state dict")
@@ -64,7 +63,9 @@ class NumpyLSTMActor:
         self.head_weight = np.concatenate(
             [_array(state_dict["policy_head.weight"]), _array(state_dict["value_head.linear.weight"])]
         ).T.copy()
-        self.head_bias = np.concatenate([_array(state_dict["policy_head.bias"]), _array(state_dict["value_head.linear.bias"])])
+        self.head_bias = np.concatenate(
+            [_array(state_dict["policy_head.bias"]), _array(state_dict["value_head.linear.bias"])]
+        )
         self.num_actions = self.head_weight.shape[1] - 1
 
     def initial_state(self, batch_size: int) -> NumpyState:

@@ -42,6 +42,8 @@ class RunConfig:
     envs_per_actor: int = _f(16, "envs each actor steps with batched inference (1 = the paper's single-env actor)")
     num_distill: int = _f(1, "N_D: HOGWILD! distill processes (ald)")
     device: str = _f("auto", "device of the learner-side processes: auto | cpu | cuda")
+    learner_threads: int = _f(1, "torch intra-op threads of the learner and runner (0 = all cores); more than 1 "
+                                 "only helps when cores are free: busy-waiting threads slow a shared core 10-100x")
 
     batch_size: int = _f(32, "streams per learner batch (paper: 64)")
     unroll_length: int = _f(20, "T_U: steps per trajectory")

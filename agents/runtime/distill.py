@@ -43,4 +43,35 @@ class Distiller:
         self.optimizer.step()
         self.steps += 1
         self.store.bump()
-        return {"distill_loss": float(loss.total), "distill_kl": float(loss.policy_kl), "distill_value": float(loss.value)}
+        return {"distill_loss": float(loss.total.detach()), "distill_kl": float(loss.policy_kl.detach()),
+                "distill_value": float(loss.value.detach())}
+
+
+def distill_process(shared, distill_id: int) -> None:
+    """Process entry: HOGWILD! distillation steps, at most ``distill_ratio`` per learner step."""
+    import sys
+    import time
+
+    from agents.runtime.channels import Counters, get, report_error
+    from agents.runtime.state import torch_threads
+    from agents.runtime.system import build_actor_model
+
+    config = shared.config
+    torch_threads(1)
+    try:
+        distiller = Distiller(config, build_actor_model(config), shared.actor_store)
+        counters = shared.counters
+        while not shared.stop.is_set():
+            if counters.distill_steps.value >= config.distill_ratio * counters.learner_steps.value:
+                time.sleep(0.005)
+                continue
+            shared.replay_requests.put(distill_id)
+            batch = get(shared.replay_responses[distill_id], shared.stop)
+            if batch is None:
+                continue
+            metrics = distiller.step(batch)
+            Counters.add(counters.distill_steps, 1)
+            shared.emit("distill", 1, metrics)
+    except Exception:  # noqa: BLE001
+        report_error(shared.events, f"distill {distill_id}")
+        sys.exit(1)

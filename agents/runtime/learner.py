@@ -59,8 +59,7 @@ class Learner:
         truncated = torch.from_numpy(batch.truncated).to(dev)
         valid = torch.from_numpy(batch.valid).to(dev)
         behaviour_logits = torch.from_numpy(batch.behaviour_logits).to(dev)
-        state = batch.learner_state if batch.learner_state is not None else to_torch(batch.actor_state, dev)
-        state = map_nest(lambda t: t.to(dev), state)
+        state = to_torch(batch.learner_state if batch.learner_state is not None else batch.actor_state, dev)
 
         logits_all, values_norm, _ = self.model.forward_sequence(obs, state, first)
         logits = logits_all[:T]
@@ -110,8 +109,8 @@ class Learner:
         with torch.no_grad():
             kl_actor = policy_kl(behaviour_logits, logits.detach())[valid].mean()
         metrics.update(
-            loss=float(total), policy_loss=float(pieces.policy), temperature_loss=float(pieces.temperature),
-            kl_penalty=float(pieces.kl_penalty), value_loss=float(v_loss.total), kl_target=float(pieces.kl),
+            loss=float(total.detach()), policy_loss=float(pieces.policy.detach()), temperature_loss=float(pieces.temperature.detach()),
+            kl_penalty=float(pieces.kl_penalty.detach()), value_loss=float(v_loss.total.detach()), kl_target=float(pieces.kl),
             kl_actor_learner=float(kl_actor), eta=float(pieces.eta), alpha=float(pieces.alpha),
             popart_mu=float(new.mu.reshape(-1)[0]), popart_sigma=float(new.sigma.reshape(-1)[0]),
             value_target=float(targets[valid].mean()), nan_updates=self.nan_total,
@@ -130,3 +129,71 @@ class Learner:
         self.steps = int(state["steps"])
         if self.target is not None:
             self.target.load_state_dict(self.model.state_dict())
+
+
+def learner_process(shared) -> None:
+    """Process entry: learner steps on incoming batches, parameter publishing, checkpoints."""
+    import os
+    import sys
+    import time
+
+    from agents.runtime import checkpoint
+    from agents.runtime.batcher import Batcher
+    from agents.runtime.channels import Counters, get, report_error
+    from agents.runtime.state import checkpoint_payload, torch_threads
+    from agents.runtime.system import build_models, select_device
+
+    config = shared.config
+    torch_threads(config.learner_threads or os.cpu_count() or 1)
+    start = time.monotonic()
+    try:
+        learner = Learner(config, build_models(config)[1], select_device(config.device))
+        if shared.resume_path:
+            learner.load(torch.load(shared.resume_path, map_location="cpu", weights_only=True)["learner"])
+        batcher = None if config.uses_runner else Batcher(config.batch_size // config.envs_per_actor)
+
+        def save() -> None:
+            counters = {**shared.counters.snapshot(), "learner_steps": learner.steps,
+                        "wall_clock_s": shared.wall_clock_before + time.monotonic() - start}
+            runner_tensors = shared.runner_store.tensors if shared.runner_store is not None else {}
+            payload = checkpoint_payload(config, learner.state(), shared.actor_store.tensors, runner_tensors, counters)
+            path = checkpoint.save(shared.run_dir, payload, learner.steps)
+            shared.emit("checkpoint", path)
+
+        def next_batch():
+            if batcher is None:
+                return get(shared.learner_queue, shared.stop)
+            while not shared.stop.is_set():
+                if (batch := batcher.pop_batch()) is not None:
+                    return batch
+                trajectory = shared.transport.get(shared.stop)
+                if trajectory is not None:
+                    batcher.add(trajectory)
+            return None
+
+        last_checkpoint = time.monotonic()
+        while not shared.stop.is_set():
+            waiting = time.perf_counter()
+            batch = next_batch()
+            if batch is None:
+                break
+            busy = time.perf_counter()
+            stepped = learner.steps
+            metrics = learner.step(batch)
+            if learner.nan_in_a_row >= config.max_nan_updates:
+                raise FloatingPointError(f"{learner.nan_in_a_row} consecutive non-finite losses: stopping "
+                                         "(the last checkpoint is from before them)")
+            if learner.steps > stepped:
+                if not config.uses_runner:
+                    shared.actor_store.publish(learner.actor_state_dict())
+                elif learner.target_due():
+                    shared.runner_store.publish(learner.model.state_dict())
+                Counters.add(shared.counters.learner_steps, 1)
+            shared.emit("learner", metrics, busy - waiting, time.perf_counter() - busy)
+            if time.monotonic() - last_checkpoint >= 60 * config.checkpoint_minutes:
+                save()
+                last_checkpoint = time.monotonic()
+        save()
+    except Exception:  # noqa: BLE001
+        report_error(shared.events, "learner")
+        sys.exit(1)

@@ -48,3 +48,40 @@ class LearnerRunner:
         batch.target_logits = logits.float().cpu().numpy()
         batch.learner_values = head.denormalize(torch.cat([values, last_value[None]])).float().cpu().numpy()
         return batch
+
+
+def runner_process(shared) -> None:
+    """Process entry: batch trajectories, run the target learner on them, feed learner and replay."""
+    import os
+    import sys
+
+    from agents.models import map_nest
+    from agents.runtime.batcher import Batcher
+    from agents.runtime.channels import put, report_error
+    from agents.runtime.state import torch_threads
+    from agents.runtime.system import build_models, select_device
+
+    config = shared.config
+    torch_threads(config.learner_threads or os.cpu_count() or 1)
+    try:
+        device = select_device(config.device)
+        runner = LearnerRunner(build_models(config)[1], config.num_streams, device)
+        batcher = Batcher(config.batch_size // config.envs_per_actor)
+        while not shared.stop.is_set():
+            if shared.runner_store.version != runner.version:
+                version = shared.runner_store.version
+                runner.load(shared.runner_store.snapshot(), version)
+            trajectory = shared.transport.get(shared.stop)
+            if trajectory is None:
+                continue
+            batcher.add(trajectory)
+            while (batch := batcher.pop_batch()) is not None:
+                runner.process(batch)
+                batch.learner_state = map_nest(lambda t: t.cpu().numpy(), batch.learner_state)
+                if not put(shared.learner_queue, batch, shared.stop):
+                    break
+                if config.distills:
+                    put(shared.replay_queue, batch.for_replay(), shared.stop)
+    except Exception:  # noqa: BLE001
+        report_error(shared.events, "learner runner")
+        sys.exit(1)

@@ -100,6 +100,14 @@ class RunStats:
         self._window = {"env": 0, "learner": 0, "distill": 0, "wait": 0.0, "busy": 0.0}
         return row
 
+    def restore(self, counters: dict) -> None:
+        """Continue the counters of a checkpoint (``--resume``)."""
+        self.env_steps = int(counters["env_steps"])
+        self.learner_steps = int(counters["learner_steps"])
+        self.distill_steps = int(counters["distill_steps"])
+        self.episodes = int(counters["episodes"])
+        self.elapsed_before = float(counters["wall_clock_s"])
+
     def counters(self) -> dict[str, int | float]:
         return {"env_steps": self.env_steps, "learner_steps": self.learner_steps, "distill_steps": self.distill_steps,
                 "episodes": self.episodes, "wall_clock_s": self.wall_clock()}

@@ -26,3 +26,31 @@ class Replay:
         if not self.buffer:
             return None
         return self.buffer[int(self.rng.integers(len(self.buffer)))]
+
+
+def replay_process(shared) -> None:
+    """Process entry: archive batches from the runner, serve uniform samples to distill processes."""
+    import queue
+    import sys
+
+    from agents.runtime.channels import report_error
+
+    config = shared.config
+    try:
+        replay = Replay(config.replay_capacity, config.seed)
+        waiting: list[int] = []
+        while not shared.stop.is_set():
+            while True:
+                try:
+                    replay.add(shared.replay_queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                waiting.append(shared.replay_requests.get(timeout=0.05))
+            except queue.Empty:
+                pass
+            while waiting and len(replay):
+                shared.replay_responses[waiting.pop(0)].put(replay.sample())
+    except Exception:  # noqa: BLE001
+        report_error(shared.events, "replay")
+        sys.exit(1)

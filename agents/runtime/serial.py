@@ -8,6 +8,7 @@ actor parameters exactly as the HOGWILD! processes do).
 
 from __future__ import annotations
 
+import os
 import time
 
 import torch
@@ -21,12 +22,13 @@ from agents.runtime.learner_runner import LearnerRunner
 from agents.runtime.metrics import RunStats
 from agents.runtime.param_store import ParameterStore
 from agents.runtime.replay import Replay
-from agents.runtime.state import checkpoint_payload, restore
+from agents.runtime.state import checkpoint_payload, torch_threads
 from agents.runtime.system import actor_seed, build_models, select_device
 
 
 def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) -> RunStats:
     """Train until ``total_env_steps`` (or ``stop()``); returns the final statistics."""
+    torch_threads(config.learner_threads or os.cpu_count() or 1)
     device = select_device(config.device)
     actor_model, learner_model = build_models(config)
     learner = Learner(config, learner_model, device)
@@ -39,7 +41,11 @@ def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) 
     stats = RunStats(config)
     payload, _ = checkpoint.load_latest(run_dir) if config.resume else (None, None)
     if payload is not None:
-        restore(payload, learner, actor_store, runner, stats)
+        learner.load(payload["learner"])
+        actor_store.publish(payload["actor"])
+        if runner is not None:
+            runner.load(payload["runner"], learner.steps)
+        stats.restore(payload["counters"])
     distillers = []
     if config.distills:
         distillers = [Distiller(config, build_models(config)[0], actor_store) for _ in range(config.num_distill)]
@@ -49,6 +55,11 @@ def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) 
     batcher = Batcher(config.batch_size // config.envs_per_actor)
     distill_debt = 0.0
     last_log = last_checkpoint = time.monotonic()
+
+    def save():
+        runner_tensors = runner.model.state_dict() if runner is not None else {}
+        payload = checkpoint_payload(config, learner.state(), actor_store.tensors, runner_tensors, stats.counters())
+        checkpoint.save(run_dir, payload, stats.learner_steps)
 
     def log():
         row = stats.row()
@@ -87,10 +98,10 @@ def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) 
             log()
             last_log = now
         if now - last_checkpoint >= 60 * config.checkpoint_minutes:
-            checkpoint.save(run_dir, checkpoint_payload(config, learner, actor_store, runner, stats), stats.learner_steps)
+            save()
             last_checkpoint = now
     log()
-    checkpoint.save(run_dir, checkpoint_payload(config, learner, actor_store, runner, stats), stats.learner_steps)
+    save()
     for actor in actors:
         actor.close()
     return stats

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -38,6 +40,19 @@ def build_models(config, seed_offset: int = 0) -> tuple[torch.nn.Module, torch.n
     else:
         actor = learner
     return actor, learner
+
+
+def build_actor_model(config) -> torch.nn.Module:
+    """Only the model an actor runs (no transformer for ALD or Asymm. AC actors)."""
+    obs_space, act_space = env_spaces(config)
+    actor_name, learner_name = config.model_names()
+    actor_overrides, learner_overrides = config.model_overrides()
+    if config.agent == "gtrxl":
+        return build(learner_name, obs_space, act_space, **learner_overrides)
+    if config.agent == "asymm_ac":
+        actor_name = "lstm-" + actor_name.split("-")[1]
+        actor_overrides = json.loads(config.actor_overrides) if config.actor_overrides else {}
+    return build(actor_name, obs_space, act_space, **actor_overrides)
 
 
 def actor_seed(config, actor_id: int, restarts: int) -> int:

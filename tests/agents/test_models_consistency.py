@@ -3,12 +3,14 @@
 This is DESIGN 6's first pitfall (recurrent state handled differently when acting and learning).
 """
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
 
 from agents.models import NumpyLSTMActor, build
-from agents.models.nest import leaves
+from agents.models.nest import cat_streams, leaves, select_streams
 from model_helpers import MODEL_CASES, assert_states_close, case_id, random_dones, random_obs, warm_state
 
 torch.set_num_threads(1)
@@ -102,7 +104,8 @@ def test_state_from_inference_mode_trains(case):
 def test_numpy_actor_equals_torch_step(name, spaces):
     obs_space, act_space = spaces
     torch.manual_seed(3)
-    model = build(name, obs_space, act_space, **({} if name.startswith("lstm") else {"memory_length": 4, "d_model": 16}))
+    overrides = {} if name.startswith("lstm") else {"memory_length": 4, "d_model": 16}
+    model = build(name, obs_space, act_space, **overrides)
     policy = getattr(model, "policy", model)
     actor = NumpyLSTMActor.from_torch(model)
     g = torch.Generator().manual_seed(4)
@@ -147,3 +150,35 @@ def test_cuda_step_equals_forward_sequence(case_index):
         step_logits, step_value, state = model.step(obs[t], state, done[t])
         torch.testing.assert_close(step_logits, logits[t], atol=1e-4, rtol=0)
         torch.testing.assert_close(step_value, values[t], atol=1e-4, rtol=0)
+
+
+def test_streams_are_independent_and_states_can_be_regrouped(case):
+    """Stepping streams in two groups equals stepping them together (runtimes regroup states)."""
+    model, _, state, obs, done = case
+    together = model.step(obs[0], state, done[0])
+    first = model.step(obs[0, :1], select_streams(state, slice(0, 1)), done[0, :1])
+    rest = model.step(obs[0, 1:], select_streams(state, slice(1, None)), done[0, 1:])
+    torch.testing.assert_close(torch.cat([first[0], rest[0]]), together[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.cat([first[1], rest[1]]), together[1], atol=1e-5, rtol=0)
+    assert_states_close(cat_streams([first[2], rest[2]]), together[2])
+
+
+def test_pickled_copy_gives_the_same_outputs(case):
+    model, _, state, obs, done = case
+    clone = pickle.loads(pickle.dumps(model))
+    expected = model.step(obs[0], state, done[0])
+    got = clone.step(obs[0], state, done[0])
+    torch.testing.assert_close(got[0], expected[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(got[1], expected[1], atol=1e-6, rtol=0)
+
+
+def test_compact_state_gives_the_same_outputs(case):
+    model, _, state, obs, done = case
+    compact = model.compact_state(state)
+    assert len(leaves(compact)) <= len(leaves(state))
+    full_seq, compact_seq = model.forward_sequence(obs, state, done), model.forward_sequence(obs, compact, done)
+    torch.testing.assert_close(compact_seq[0], full_seq[0], atol=1e-6, rtol=0)
+    assert_states_close(model.compact_state(compact_seq[2]), model.compact_state(full_seq[2]))
+    full_step, compact_step = model.step(obs[0], state, done[0]), model.step(obs[0], compact, done[0])
+    torch.testing.assert_close(compact_step[0], full_step[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(compact_step[1], full_step[1], atol=1e-6, rtol=0)

@@ -122,8 +122,7 @@ def test_fresh_layer_is_close_to_identity():
 
 def _cached_and_fresh(model, state, obs):
     """The step's output with the state's cache, and with the cache rebuilt from memory."""
-    uncached = {key: state[key] for key in ("memory", "valid")}
-    return model.step(obs, state), model.step(obs, uncached)
+    return model.step(obs, state), model.step(obs, model.compact_state(state))
 
 
 def _assert_same(a, b):
@@ -133,7 +132,8 @@ def _assert_same(a, b):
 
 def adam_step(model):
     opt = torch.optim.Adam(model.parameters(), lr=0.05)
-    logits, values, _ = model.forward_sequence(random_obs(OBS_SPACE, 4, 2, generator=torch.Generator()), model.initial_state(2), None)
+    obs = random_obs(OBS_SPACE, 4, 2, generator=torch.Generator())
+    logits, values, _ = model.forward_sequence(obs, model.initial_state(2), None)
     (logits.square().sum() + values.sum()).backward()
     opt.step()
 

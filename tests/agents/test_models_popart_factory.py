@@ -79,6 +79,12 @@ def test_unknown_name_lists_valid_patterns(name):
         assert pattern in str(info.value)
 
 
+@pytest.mark.parametrize("name,overrides", [("gtrxl-0", {}), ("lstm-0", {}), ("gtrxl-2", {"d_model": 33})])
+def test_invalid_sizes_are_rejected(name, overrides):
+    with pytest.raises(ValueError):
+        build(name, *IMAZE_SPACES, **overrides)
+
+
 def test_unknown_override_is_rejected():
     with pytest.raises(ValueError, match="d_model"):
         build("lstm-32", *IMAZE_SPACES, d_model=8)
