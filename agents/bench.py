@@ -246,17 +246,19 @@ def stop_process_group(process, timeout: float) -> None:
     import signal
     import subprocess
 
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            print(f"  the run did not stop {timeout:.0f} s after SIGINT: killing it", flush=True)
     try:
-        os.killpg(process.pid, signal.SIGKILL)  # anything left in the group (nothing after a clean exit)
-    except (ProcessLookupError, PermissionError):
-        pass
-    process.wait()
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                print(f"  the run did not stop {timeout:.0f} s after SIGINT: killing it", flush=True)
+    finally:  # also after a second Ctrl-C of the bench itself
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # anything left in the group (nothing after a clean exit)
+        except (ProcessLookupError, PermissionError):
+            pass
+        process.wait()
 
 
 def read_rows(path: str) -> list:

@@ -172,9 +172,6 @@ def check_video_path(path: str) -> Optional[str]:
 def evaluate(run_dir: str, episodes: int, seed: Optional[int], greedy: bool, num_envs: int,
              video: Optional[str] = None) -> dict:
     """Evaluate the newest checkpoint of ``run_dir``; returns the result (also written as evaluation.json)."""
-    import torch
-
-    torch.set_num_threads(1)  # as an actor: one thread (DESIGN 6)
     config, payload, path = load_run(run_dir)
     model = load_actor(config, payload)
     seed = config.seed if seed is None else seed
@@ -234,6 +231,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(f"--num-envs must be >= 1, got {args.num_envs}")
     if args.video and (message := check_video_path(args.video)):
         parser.error(message)
+    import torch
+
+    torch.set_num_threads(1)  # as an actor: one thread (DESIGN 6)
     try:
         result = evaluate(args.run_dir, args.episodes, args.seed, args.greedy, args.num_envs, args.video)
     except RunError as exc:

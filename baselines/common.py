@@ -17,6 +17,7 @@ import difflib
 import inspect
 import json
 import platform
+import shutil
 import sys
 import textwrap
 import time
@@ -33,6 +34,7 @@ import stable_baselines3
 import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger, make_output_format
 from stable_baselines3.common.vec_env import VecEnv
 
 import memory_envs
@@ -42,7 +44,7 @@ from baselines.vec_env import VecEnvKind, make_sb3_vec_env
 # Evaluation envs get seeds far from the training envs' (seed + i).
 EVAL_SEED_OFFSET = 1_000_003
 SUCCESS_THRESHOLD = 0.95
-RUN_FILES = ("config.json", "metrics.jsonl", "model.zip", "summary.json")
+RUN_FILES = ("config.json", "metrics.jsonl", "model.zip", "summary.json", "tb")
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -95,7 +97,7 @@ class RunConfig:
         self._check_positive("total_steps", "n_envs", "frame_stack", "eval_freq", "eval_episodes", "threads")
         if self.time_budget_s is not None:
             self._check_positive("time_budget_s")
-        if self.name is not None and (not self.name or Path(self.name).name != self.name):
+        if self.name is not None and (Path(self.name).name != self.name or self.name in ("", ".", "..")):
             raise ValueError(f"--name must be a plain folder name, got {self.name!r}")
 
     def _check_positive(self, *names: str) -> None:
@@ -272,21 +274,23 @@ ModelBuilder = Callable[[Any, VecEnv, dict[str, Any]], BaseAlgorithm]
 def train(config: RunConfig, build_model: ModelBuilder) -> dict[str, Any]:
     """Train ``build_model(config, env, common_kwargs)`` and write the run folder; returns the summary.
 
-    ``common_kwargs`` (seed, device, tensorboard_log, verbose) go to the SB3 model's constructor.
+    ``common_kwargs`` (seed, device, verbose) go to the SB3 model's constructor.
     """
     torch.set_num_threads(config.threads)
     run_dir = config.run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    for name in RUN_FILES:
-        (run_dir / name).unlink(missing_ok=True)  # only reached with --overwrite or a fresh folder
+    shutil.rmtree(run_dir / "tb", ignore_errors=True)  # files are only there with --overwrite
+    for name in RUN_FILES[:-1]:
+        (run_dir / name).unlink(missing_ok=True)
 
     env = make_sb3_vec_env(config.env_id, config.n_envs, config.vec_env, config.frame_stack, monitor=True)
     eval_env = make_sb3_vec_env(config.env_id, min(config.n_envs, config.eval_episodes), config.vec_env,
                                 config.frame_stack)
     eval_env.seed(config.seed + EVAL_SEED_OFFSET)
-    common = {"seed": config.seed, "device": config.device, "verbose": 0,
-              "tensorboard_log": str(run_dir) if config.tensorboard else None}
-    model = build_model(config, env, common)
+    model = build_model(config, env, {"seed": config.seed, "device": config.device, "verbose": 0})
+    # Our own logger: TensorBoard in runs/<name>/tb, and no empty SB3 folders left in /tmp.
+    formats = [make_output_format("tensorboard", str(run_dir / "tb"))] if config.tensorboard else []
+    model.set_logger(Logger(folder=str(run_dir), output_formats=formats))
     write_config(run_dir / "config.json", config, agent=config.agent, run_dir=str(run_dir),
                  policy=type(model.policy).__name__,
                  policy_parameters=sum(p.numel() for p in model.policy.parameters()), versions=_versions())
@@ -294,8 +298,11 @@ def train(config: RunConfig, build_model: ModelBuilder) -> dict[str, Any]:
     with MetricsWriter(run_dir / "metrics.jsonl", agent=config.agent, env_id=config.env_id,
                        seed=config.seed) as writer:
         callback = EvalCallback(eval_env, writer, config)
-        model.learn(total_timesteps=config.total_steps, callback=callback,
-                    progress_bar=config.progress_bar, tb_log_name="tb")
+        try:
+            model.learn(total_timesteps=config.total_steps, callback=callback, progress_bar=config.progress_bar)
+            stopped_by = "time_budget" if callback.stopped_by_budget else "total_steps"
+        except KeyboardInterrupt:  # Ctrl-C: keep what was learnt so far
+            stopped_by = "interrupted"
     model.save(run_dir / "model.zip")
     env.close()
     eval_env.close()
@@ -306,7 +313,7 @@ def train(config: RunConfig, build_model: ModelBuilder) -> dict[str, Any]:
         "agent": config.agent, "env_id": config.env_id, "seed": config.seed,
         "env_steps": last["env_steps"], "wall_clock_s": last["wall_clock_s"],
         "train_steps_per_s": last["train_steps_per_s"],
-        "stopped_by": "time_budget" if callback.stopped_by_budget else "total_steps",
+        "stopped_by": stopped_by,
         "final_success_rate": last["success_rate"], "final_episodes": last["episodes"],
         "best_success_rate": max(record["success_rate"] for record in callback.history),
         f"reached_{SUCCESS_THRESHOLD}": None if reached is None else

@@ -43,8 +43,8 @@ class Config(RunConfig):
     """GAE lambda."""
     clip_range: float = 0.2
     """PPO ratio clipping."""
-    ent_coef: float = 0.01
-    """Entropy bonus coefficient."""
+    ent_coef: float = 0.03
+    """Entropy bonus coefficient (I-Maze's goals are rarely found by chance: keep exploring)."""
     normalize_advantage: bool = True
     """Normalise advantages per minibatch (SB3's default)."""
     vf_coef: float = 0.5
@@ -62,6 +62,8 @@ class Config(RunConfig):
                              "clip_range", "max_grad_norm", "hidden_size")
         if not (self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
             raise ValueError(f"need 0 < gamma <= 1 and 0 <= gae_lambda <= 1, got {self.gamma}, {self.gae_lambda}")
+        if self.n_steps * self.n_envs < 2:
+            raise ValueError("a rollout needs at least 2 steps (--n-steps times --n-envs)")
         if self.ent_coef < 0 or self.vf_coef < 0:
             raise ValueError(f"--ent-coef and --vf-coef must be >= 0, got {self.ent_coef}, {self.vf_coef}")
 

@@ -35,8 +35,8 @@ class Config(ppo.Config):
     """LSTM hidden units."""
     n_lstm_layers: int = 1
     """Stacked LSTM layers."""
-    critic_lstm: bool = True
-    """Give the value function its own LSTM (else it sees only the current observation)."""
+    critic_lstm: bool = False
+    """Give the value function its own LSTM (off: it sees the current observation; ~1.7x faster)."""
 
     algorithm: ClassVar[str] = "recurrent_ppo"
 

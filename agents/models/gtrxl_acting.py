@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import List, Sequence, Tuple
 
 import torch
-from torch.nn import functional as F
 
 
 @dataclass
@@ -42,10 +41,10 @@ class GatePlan:
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         d = x.shape[-1]
-        wy = torch.addmm(self.w_bias, y, self.w_t)
-        rz = torch.addmm(wy[:, : 2 * d], x, self.u_rz_t).sigmoid_()
-        h = torch.addmm(wy[:, 2 * d :], rz[:, :d] * x, self.u_g_t).tanh_()
-        return torch.lerp(x, h, rz[:, d:])
+        wy_rz, wy_g = torch.addmm(self.w_bias, y, self.w_t).split((2 * d, d), dim=1)
+        r, z = torch.addmm(wy_rz, x, self.u_rz_t).sigmoid_().split(d, dim=1)
+        h = torch.addmm(wy_g, r * x, self.u_g_t).tanh_()
+        return torch.lerp(x, h, z)
 
 
 @dataclass
@@ -97,7 +96,7 @@ class LayerPlan:
         B, D = x.shape
         H, dh = self.num_heads, self.head_dim
         w, b, eps = self.ln_attn
-        qkv = torch.addmm(self.qkv_bias, F.layer_norm(x, (D,), w, b, eps), self.qkv_t).view(B, 3, H, 1, dh)
+        qkv = torch.addmm(self.qkv_bias, torch.layer_norm(x, (D,), w, b, eps), self.qkv_t).view(B, 3, H, 1, dh)
         keys = torch.cat([cached_keys, qkv[:, 1]], dim=2)
         values = torch.cat([cached_values, qkv[:, 2]], dim=2)
         keys_pos = (keys + self.rel).view(B * H, -1, dh)
@@ -107,7 +106,7 @@ class LayerPlan:
         x = self.gate_attn(x, torch.mm(attended, self.out_t).relu_())
         w, b, eps = self.ln_mlp
         w1, b1, w2, b2 = self.mlp
-        hidden = torch.addmm(b1, F.layer_norm(x, (D,), w, b, eps), w1).relu_()
+        hidden = torch.addmm(b1, torch.layer_norm(x, (D,), w, b, eps), w1).relu_()
         return self.gate_mlp(x, torch.addmm(b2, hidden, w2).relu_()), keys, values
 
 

@@ -24,7 +24,7 @@ def run_script(module, *args, timeout=120):
 
 def check_run_folder(run_dir: Path, agent: str, config_keys=()):
     assert (run_dir / "model.zip").is_file()
-    assert any(run_dir.glob("tb_*/events.out.tfevents.*"))
+    assert any(run_dir.glob("tb/events.out.tfevents.*"))
     config = json.loads((run_dir / "config.json").read_text())
     assert config["agent"] == agent and config["env_id"] == "MemoryEnvs/IMaze-9x9-v0"
     for key in config_keys:

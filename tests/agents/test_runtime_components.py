@@ -1,0 +1,239 @@
+"""Runtime roles in isolation: trajectory schema, batching, learner-runner memory, HOGWILD!, checkpoints."""
+
+import os
+import pickle
+import queue
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from agents.models import map_nest
+from agents.runtime import checkpoint
+from agents.runtime.actor import Actor
+from agents.runtime.batcher import Batcher
+from agents.runtime.channels import Counters, Shared, TrajectoryTransport
+from agents.runtime.distill import Distiller, distill_process
+from agents.runtime.learner import Learner
+from agents.runtime.learner_runner import LearnerRunner
+from agents.runtime.param_store import ParameterStore
+from agents.runtime.replay import Replay
+from agents.runtime.system import build_actor_model, build_models
+from runtime_helpers import tiny_config
+
+
+def make_actor(config, actor_id=0, seed=0):
+    actor_model, _ = build_models(config)
+    return Actor(config, actor_id, build_actor_model(config), ParameterStore(actor_model), seed)
+
+
+def test_trajectory_marks_final_observation_and_autoreset_step():
+    config = tiny_config(max_episode_steps=4, unroll_length=12, envs_per_actor=3, env_kwargs="")
+    trajectory = make_actor(config).rollout()
+    T, E = trajectory.action.shape
+    assert trajectory.obs.shape == (T + 1, E, 9, 1, 3) and trajectory.behaviour_logits.shape == (T, E, 4)
+    assert trajectory.first[0].all()
+    for e in range(E):
+        for t in range(T):
+            if trajectory.truncated[t, e] or trajectory.terminated[t, e]:
+                assert trajectory.valid[t, e]
+                if t + 1 < T:
+                    assert not trajectory.valid[t + 1, e] and not trajectory.first[t + 1, e]
+                    assert trajectory.first[t + 2, e]  # obs after the autoreset step starts the next episode
+    # horizon 4: valid steps 0-3, step 3 truncates, step 4 is the autoreset step
+    assert trajectory.truncated[3].all() and not trajectory.valid[4].any() and trajectory.first[5].all()
+    assert len(trajectory.episodes) == 2 * E and all(ep.length == 4 for ep in trajectory.episodes)
+
+
+def test_batcher_puts_each_actor_once_per_batch():
+    batcher = Batcher(2)
+    config = tiny_config()
+    a0, a1 = make_actor(config, 0), make_actor(config, 1)
+    first, second, third = a0.rollout(), a0.rollout(), a1.rollout()
+    for trajectory in (first, second):
+        batcher.add(trajectory)
+    assert batcher.pop_batch() is None
+    batcher.add(third)
+    batch = batcher.pop_batch()
+    assert sorted(batch.streams.tolist()) == list(range(8)) and batcher.pop_batch() is None
+    np.testing.assert_array_equal(batch.obs[:, :4], first.obs)  # the older segment of actor 0 went first
+
+
+def test_runner_memory_equals_one_long_forward_sequence():
+    config = tiny_config(max_episode_steps=7, env_kwargs="")  # episodes end inside and across segments
+    actors = [make_actor(config, i, seed=i) for i in range(2)]
+    _, model = build_models(config)
+    runner = LearnerRunner(model, config.num_streams, torch.device("cpu"))
+    batcher = Batcher(2)
+    segments = []
+    for _ in range(4):
+        for actor in actors:
+            batcher.add(actor.rollout())
+        batch = runner.process(batcher.pop_batch())
+        segments.append(batch)
+    order = np.argsort(segments[0].streams)
+    obs = np.concatenate([b.obs[:-1][:, np.argsort(b.streams)] for b in segments])
+    first = np.concatenate([b.first[:-1][:, np.argsort(b.streams)] for b in segments])
+    with torch.no_grad():
+        logits, _, _ = model.forward_sequence(torch.from_numpy(obs), model.initial_state(8), torch.from_numpy(first))
+    runner_logits = np.concatenate([b.target_logits[:, np.argsort(b.streams)] for b in segments])
+    np.testing.assert_allclose(runner_logits, logits.numpy(), atol=1e-5)
+    assert first[1:].any(), "the segments should cross episode boundaries"
+    assert order.tolist() == list(range(8))
+
+
+def test_restarted_actor_never_splices_episodes():
+    config = tiny_config(env_kwargs="", max_episode_steps=100)
+    _, model = build_models(config)
+    runner = LearnerRunner(model, config.num_streams, torch.device("cpu"))
+    old = make_actor(config, 0, seed=1)
+    other = make_actor(config, 1, seed=2)
+    batcher = Batcher(2)
+    for _ in range(2):
+        batcher.add(old.rollout())
+        batcher.add(other.rollout())
+        runner.process(batcher.pop_batch())
+    restarted = make_actor(config, 0, seed=3)  # same streams, fresh envs (its predecessor crashed)
+    trajectory = restarted.rollout()
+    assert trajectory.first[0].all()
+    batcher.add(trajectory)
+    batcher.add(other.rollout())
+    batch = runner.process(batcher.pop_batch())
+    fresh = LearnerRunner(build_models(config)[1], config.num_streams, torch.device("cpu"))
+    fresh.model.load_state_dict(runner.model.state_dict())
+    batcher.add(trajectory)
+    batcher.add(other.rollout())
+    ref = fresh.process(batcher.pop_batch())
+    np.testing.assert_allclose(batch.target_logits[:, :4], ref.target_logits[:, :4], atol=1e-5)
+
+
+def make_batch(config):
+    actors = [make_actor(config, i, seed=i) for i in range(2)]
+    _, model = build_models(config)
+    runner = LearnerRunner(model, config.num_streams, torch.device("cpu"))
+    batcher = Batcher(2)
+    for actor in actors:
+        batcher.add(actor.rollout())
+    return runner.process(batcher.pop_batch())
+
+
+def test_distillers_share_parameters_and_actors_refresh_every_k_a():
+    config = tiny_config(actor_refresh=2)
+    batch = make_batch(config)
+    actor_model, _ = build_models(config)
+    store = ParameterStore(actor_model)
+    d1 = Distiller(config, build_actor_model(config), store)
+    d2 = Distiller(config, build_actor_model(config), store)
+    actor = Actor(config, 0, build_actor_model(config), store, 0)
+    loaded = actor.version
+    before = {k: v.clone() for k, v in store.tensors.items()}
+    d1.step(batch)
+    for (name, p1), (_, p2) in zip(d1.model.named_parameters(), d2.model.named_parameters()):
+        assert p1.data_ptr() == p2.data_ptr() == store.tensors[name].data_ptr()
+    assert any(not torch.equal(before[k], store.tensors[k]) for k in before)
+    assert store.version == 1
+    actor.rollout()
+    assert actor.version == loaded  # one distill step < K_A = 2
+    d2.step(batch)
+    actor.rollout()
+    assert actor.version == 2
+
+
+def test_distill_process_update_is_visible_to_the_parent():
+    config = tiny_config()
+    batch = make_batch(config)
+    ctx = mp.get_context("spawn")
+    actor_model, _ = build_models(config)
+    store = ParameterStore(actor_model, ctx)
+    before = {k: v.clone() for k, v in store.tensors.items()}
+    shared = Shared(config=config, stop=ctx.Event(), events=ctx.Queue(), counters=Counters.create(ctx, {"learner_steps": 10}),
+                    transport=TrajectoryTransport(ctx, 1), learner_queue=None, replay_queue=None,
+                    replay_requests=ctx.Queue(), replay_responses=[ctx.Queue()], actor_store=store, runner_store=None,
+                    run_dir="", resume_path=None, wall_clock_before=0.0)
+    process = ctx.Process(target=distill_process, args=(shared, 0), daemon=True)
+    process.start()
+    try:
+        assert shared.replay_requests.get(timeout=60) == 0
+        shared.replay_responses[0].put(batch.for_replay())
+        deadline = 60
+        while store.version == 0 and deadline > 0:
+            process.join(0.1)
+            deadline -= 0.1
+        assert store.version >= 1
+        assert any(not torch.equal(before[k], store.tensors[k]) for k in before)
+        assert shared.counters.distill_steps.value >= 1
+    finally:
+        shared.stop.set()
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+            process.join(5)
+    assert process.exitcode == 0
+
+
+def test_learner_skips_non_finite_updates_and_counts_them():
+    config = tiny_config()
+    batch = make_batch(config)
+    learner = Learner(config, build_models(config)[1], torch.device("cpu"))
+    before = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    batch.reward[0, 0] = np.nan
+    metrics = learner.step(batch)
+    assert metrics == {"nan_updates": 1} and learner.nan_in_a_row == 1 and learner.steps == 0
+    assert all(torch.equal(before[k], v) for k, v in learner.model.state_dict().items())
+    batch.reward[0, 0] = 0.0
+    assert "loss" in learner.step(batch) and learner.nan_in_a_row == 0 and learner.steps == 1
+
+
+def test_replay_is_fifo_and_samples_uniformly():
+    config = tiny_config()
+    replay = Replay(capacity=3, seed=0)
+    assert replay.sample() is None
+    batch = make_batch(config)
+    for _ in range(5):
+        replay.add(batch)
+    assert len(replay) == 3 and replay.added == 5
+    assert replay.sample().learner_state is None  # replay keeps only what distillation needs
+
+
+# -- checkpoints ---------------------------------------------------------------------------
+
+def test_checkpoint_roundtrip_pruning_and_temp_files_ignored(tmp_path):
+    for step in (1, 2, 3, 4):
+        checkpoint.save(str(tmp_path), {"step": step, "w": torch.full((2,), float(step))}, step, keep=3)
+    (tmp_path / "checkpoints" / ".tmp-abc.partial").write_bytes(b"half a file")
+    assert len(checkpoint.list_checkpoints(str(tmp_path))) == 3
+    payload, path = checkpoint.load_latest(str(tmp_path))
+    assert payload["step"] == 4 and path.endswith("checkpoint-0000000004.pt")
+
+
+def test_corrupted_latest_checkpoint_falls_back_to_previous(tmp_path):
+    checkpoint.save(str(tmp_path), {"step": 1}, 1)
+    newest = checkpoint.save(str(tmp_path), {"step": 2}, 2)
+    with open(newest, "r+b") as f:
+        f.truncate(10)
+    with pytest.warns(UserWarning, match="skipping checkpoint"):
+        payload, path = checkpoint.load_latest(str(tmp_path))
+    assert payload["step"] == 1
+
+
+class Exploit:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /tmp/ald-exploit",))
+
+
+def test_malicious_pickle_checkpoint_is_refused(tmp_path):
+    checkpoint.save(str(tmp_path), {"step": 1}, 1)
+    directory = tmp_path / "checkpoints"
+    with open(directory / "checkpoint-0000000009.pt", "wb") as f:
+        torch.save({"step": 9, "evil": Exploit()}, f, pickle_protocol=2)
+    if os.path.exists("/tmp/ald-exploit"):
+        os.unlink("/tmp/ald-exploit")
+    with pytest.warns(UserWarning, match="skipping checkpoint"):
+        payload, _ = checkpoint.load_latest(str(tmp_path))
+    assert payload["step"] == 1
+    assert not os.path.exists("/tmp/ald-exploit")
+
+
+def test_no_checkpoint(tmp_path):
+    assert checkpoint.load_latest(str(tmp_path)) == (None, None)

@@ -1,0 +1,30 @@
+"""Tiny run configurations for the runtime tests."""
+
+from __future__ import annotations
+
+import json
+
+from agents.runtime.config import RunConfig
+
+TINY_GTRXL = json.dumps({"d_model": 32, "num_heads": 2, "head_dim": 16, "memory_length": 8})
+SMALL_MAZE = json.dumps({"size": 5, "shaping_reward": 0.01})
+
+
+def tiny_config(**overrides) -> RunConfig:
+    values = dict(env_id="MemoryEnvs/IMaze-9x9-v0", env_kwargs=SMALL_MAZE, max_episode_steps=30, num_actors=2,
+                  envs_per_actor=4, batch_size=8, num_distill=2, unroll_length=10, learner_overrides=TINY_GTRXL,
+                  actor_overrides=json.dumps({"hidden_size": 16}), total_env_steps=4000, log_seconds=3600,
+                  checkpoint_minutes=60, progress=False, runner="serial")
+    values.update(overrides)
+    return RunConfig(**values)
+
+
+def tiny_cli_args(runs_dir, name, **overrides) -> list[str]:
+    """Command-line options for :func:`tiny_config`'s settings."""
+    config = tiny_config(**overrides)
+    args = []
+    for key in ("env_kwargs", "max_episode_steps", "num_actors", "envs_per_actor", "batch_size", "num_distill",
+                "unroll_length", "learner_overrides", "actor_overrides", "total_env_steps", "log_seconds",
+                "checkpoint_minutes", "runner"):
+        args += ["--" + key.replace("_", "-"), str(getattr(config, key))]
+    return args + ["--runs-dir", str(runs_dir), "--name", name, "--no-progress"]
