@@ -23,8 +23,9 @@ def tiny_cli_args(runs_dir, name, **overrides) -> list[str]:
     """Command-line options for :func:`tiny_config`'s settings."""
     config = tiny_config(**overrides)
     args = []
-    for key in ("env_kwargs", "max_episode_steps", "num_actors", "envs_per_actor", "batch_size", "num_distill",
-                "unroll_length", "learner_overrides", "actor_overrides", "total_env_steps", "log_seconds",
-                "checkpoint_minutes", "runner"):
+    keys = ("env_kwargs", "max_episode_steps", "num_actors", "envs_per_actor", "batch_size", "num_distill",
+            "unroll_length", "learner_overrides", "actor_overrides", "total_env_steps", "log_seconds",
+            "checkpoint_minutes", "runner", *overrides)
+    for key in dict.fromkeys(keys):
         args += ["--" + key.replace("_", "-"), str(getattr(config, key))]
     return args + ["--runs-dir", str(runs_dir), "--name", name, "--no-progress"]

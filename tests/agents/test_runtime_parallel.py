@@ -1,0 +1,195 @@
+"""The parallel runner as a user runs it (subprocess): every agent, faults, signals, clean exit."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from agents.runtime import checkpoint
+from runtime_helpers import tiny_cli_args
+
+REQUIRED = ("env_steps", "learner_steps", "distill_steps", "wall_clock_s", "episodes", "episode_return",
+            "success_rate", "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct",
+            "queue_depth", "actor_restarts", "nan_updates", "loss", "kl_actor_learner", "eta", "alpha")
+
+
+def start(agent, tmp_path, name="p", **overrides):
+    args = tiny_cli_args(tmp_path, name, runner="parallel", total_env_steps=10**9, log_seconds=1, **overrides)
+    return subprocess.Popen([sys.executable, "-m", f"agents.{agent}", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for(predicate, timeout, process=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if process is not None and process.poll() is not None:
+            return False
+        time.sleep(0.2)
+    return False
+
+
+def rows(tmp_path, name="p"):
+    path = tmp_path / name / "metrics.jsonl"
+    return [json.loads(line) for line in open(path)] if path.exists() else []
+
+
+def pids(tmp_path, name="p"):
+    path = tmp_path / name / "pids.json"
+    try:
+        return json.load(open(path))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def stop(process, sig=signal.SIGINT, timeout=90):
+    if process.poll() is None:
+        process.send_signal(sig)
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate(timeout=10)
+        pytest.fail(f"the run did not stop within {timeout}s:\n{err[-3000:]}")
+    return process.returncode, out, err
+
+
+@pytest.fixture
+def shm_before():
+    return set(os.listdir("/dev/shm"))
+
+
+@pytest.mark.parametrize("agent", ["ald", "lstm", "gtrxl", "asymm_ac"])
+def test_each_agent_runs_in_parallel_and_stops_cleanly_on_sigint(tmp_path, agent, shm_before):
+    process = start(agent, tmp_path)
+    try:
+        assert wait_for(lambda: any(r["learner_steps"] >= 5 for r in rows(tmp_path)), 120, process), \
+            process.stderr.read() if process.poll() is not None else "no learner progress"
+        time.sleep(3)
+    finally:
+        code, out, err = stop(process)
+    assert code == 130, err[-3000:]
+    children = {k: v for k, v in pids(tmp_path).items() if k != "supervisor"}
+    expected = {"learner", "actor-0", "actor-1"} | ({"runner"} if agent in ("ald", "asymm_ac") else set())
+    expected |= {"replay", "distill-0", "distill-1"} if agent == "ald" else set()
+    assert set(children) == expected
+    assert not any(alive(pid) for pid in children.values())
+    assert set(os.listdir("/dev/shm")) <= shm_before
+    payload, _ = checkpoint.load_latest(str(tmp_path / "p"))
+    assert payload is not None and payload["learner"]["steps"] >= 5
+    last = rows(tmp_path)[-1]
+    for key in REQUIRED:
+        assert key in last, key
+    assert 0.0 <= last["learner_waiting_pct"] <= 100.0
+    assert last["actor_sps"] > 0 and last["learner_sps"] > 0
+    if agent == "ald":
+        assert last["distill_steps"] > 0
+        distill_rows = [r["dprl"] for r in rows(tmp_path) if r["dprl"] is not None]
+        assert max(distill_rows) <= 2.0 + 1e-6 or sum(distill_rows) / len(distill_rows) <= 2.5  # --distill-ratio 2
+
+
+def test_killed_actor_is_restarted_and_run_continues(tmp_path):
+    process = start("lstm", tmp_path)
+    try:
+        assert wait_for(lambda: "actor-0" in pids(tmp_path) and rows(tmp_path), 120, process)
+        victim = pids(tmp_path)["actor-0"]
+        os.kill(victim, signal.SIGKILL)
+        assert wait_for(lambda: pids(tmp_path).get("actor-0") not in (None, victim), 30, process)
+        steps = rows(tmp_path)[-1]["env_steps"]
+        assert wait_for(lambda: rows(tmp_path)[-1]["env_steps"] > steps + 1000
+                        and rows(tmp_path)[-1]["actor_restarts"] == 1, 60, process)
+    finally:
+        code, out, err = stop(process)
+    assert code == 130 and "restarting" in err
+
+
+def test_repeated_actor_crashes_end_the_run_with_a_clear_error(tmp_path):
+    process = start("lstm", tmp_path, max_actor_restarts=1)
+    try:
+        for _ in range(2):
+            assert wait_for(lambda: "actor-0" in pids(tmp_path) and alive(pids(tmp_path)["actor-0"]), 60, process)
+            os.kill(pids(tmp_path)["actor-0"], signal.SIGKILL)
+            time.sleep(1.5)
+        assert wait_for(lambda: process.poll() is not None, 60)
+    finally:
+        code, out, err = stop(process)
+    assert code == 1 and "crashed 2 times" in err
+    assert not any(alive(pid) for pid in pids(tmp_path).values())
+
+
+def test_dead_learner_stops_everything_within_seconds(tmp_path):
+    process = start("ald", tmp_path)
+    try:
+        assert wait_for(lambda: rows(tmp_path) and "learner" in pids(tmp_path), 120, process)
+        os.kill(pids(tmp_path)["learner"], signal.SIGKILL)
+        killed = time.monotonic()
+        assert wait_for(lambda: process.poll() is not None, 30)
+        assert time.monotonic() - killed < 30
+    finally:
+        code, out, err = stop(process)
+    assert code == 1 and "learner process died" in err
+    assert not any(alive(pid) for pid in pids(tmp_path).values())
+
+
+def test_sigterm_resume_continues_env_steps(tmp_path):
+    process = start("lstm", tmp_path, name="res")
+    try:
+        assert wait_for(lambda: any(r["learner_steps"] >= 3 for r in rows(tmp_path, "res")), 120, process)
+    finally:
+        code, _, err = stop(process, signal.SIGTERM)
+    assert code == 130, err[-2000:]
+    saved, _ = checkpoint.load_latest(str(tmp_path / "res"))
+    env_steps = saved["counters"]["env_steps"]
+    assert env_steps > 0
+    process = subprocess.Popen([sys.executable, "-m", "agents.lstm", "--resume", str(tmp_path / "res"),
+                                "--total-env-steps", str(env_steps + 2000), "--no-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=10)
+    assert process.returncode == 0, err[-3000:]
+    assert "resuming from" in err
+    final, _ = checkpoint.load_latest(str(tmp_path / "res"))
+    assert final["counters"]["env_steps"] >= env_steps + 2000
+    assert final["learner"]["steps"] > saved["learner"]["steps"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--env-id", "MemoryEnvs/IMaze-9x9-v1"], "MemoryEnvs/IMaze-9x9-v0"),
+    (["--batch-size", "64", "--num-actors", "1", "--envs-per-actor", "16"], "cannot exceed"),
+    (["--batch-size", "10", "--envs-per-actor", "4"], "multiple of"),
+    (["--learner-overrides", "{not json"], "not valid JSON"),
+    (["--learner-overrides", '{"d_modle": 8}'], "unknown override"),
+    (["--learning-rate", "-1"], "learning-rate"),
+])
+def test_bad_cli_input_exits_2_before_any_process_starts(tmp_path, args, message):
+    out = subprocess.run([sys.executable, "-m", "agents.ald", "--runs-dir", str(tmp_path), *args],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and message in out.stderr
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("agent", ["ald", "lstm", "gtrxl", "asymm_ac"])
+def test_help(agent):
+    out = subprocess.run([sys.executable, "-m", f"agents.{agent}", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "--total-env-steps" in out.stdout and "--preset" in out.stdout
