@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 install: $(VENV)/.installed
 
 run: install
-	$(BIN)/python -m memory_envs.rollout
+	$(BIN)/python -m agents.ald
 
 test: install
 	SDL_VIDEODRIVER=dummy $(BIN)/python -m pytest

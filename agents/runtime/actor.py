@@ -102,15 +102,11 @@ class Actor:
 
 def actor_process(shared, actor_id: int, restarts: int) -> None:
     """Process entry: produce trajectories until the run stops."""
-    import sys
-
-    from agents.runtime.channels import Counters, report_error
-    from agents.runtime.state import torch_threads
+    from agents.runtime.channels import Counters, run_role
     from agents.runtime.system import actor_seed, build_actor_model
 
-    torch_threads(1)
-    config = shared.config
-    try:
+    def body():
+        config = shared.config
         actor = Actor(config, actor_id, build_actor_model(config), shared.actor_store,
                       actor_seed(config, actor_id, restarts))
         while not shared.stop.is_set():
@@ -121,6 +117,5 @@ def actor_process(shared, actor_id: int, restarts: int) -> None:
             Counters.add(shared.counters.episodes, len(trajectory.episodes))
             shared.emit("actor", actor_id, trajectory.episodes, actor.steps_per_s)
         actor.close()
-    except Exception:  # noqa: BLE001
-        report_error(shared.events, f"actor {actor_id}")
-        sys.exit(1)
+
+    run_role(shared, f"actor {actor_id}", 1, body)

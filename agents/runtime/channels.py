@@ -126,3 +126,34 @@ class Shared:
             self.events.put_nowait(message)
         except queue.Full:
             pass
+
+
+def run_role(shared: Shared, role: str, threads: int, body) -> None:
+    """Run a child process's ``body()`` the way every role must run.
+
+    SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group; the supervisor
+    alone decides how to stop, so the learner can still write its final checkpoint); torch
+    gets ``threads`` intra-op threads; an exception is reported to the supervisor with its
+    traceback and exits with status 1; and on the way out no queue feeder thread may block
+    the exit waiting for a reader that is gone.
+    """
+    import signal
+    import sys
+
+    from agents.runtime.state import torch_threads
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch_threads(threads)
+    code = 0
+    try:
+        body()
+    except Exception:  # noqa: BLE001
+        report_error(shared.events, role)
+        code = 1
+    finally:
+        for q in (shared.events, shared.learner_queue, shared.replay_queue, shared.replay_requests,
+                  *shared.replay_responses):
+            if q is not None:
+                q.cancel_join_thread()
+        shared.transport._queue.cancel_join_thread()
+    sys.exit(code)

@@ -49,16 +49,14 @@ class Distiller:
 
 def distill_process(shared, distill_id: int) -> None:
     """Process entry: HOGWILD! distillation steps, at most ``distill_ratio`` per learner step."""
-    import sys
     import time
 
-    from agents.runtime.channels import Counters, get, report_error
-    from agents.runtime.state import torch_threads
+    from agents.runtime.channels import Counters, get, run_role
     from agents.runtime.system import build_actor_model
 
     config = shared.config
-    torch_threads(1)
-    try:
+
+    def body():
         distiller = Distiller(config, build_actor_model(config), shared.actor_store)
         counters = shared.counters
         while not shared.stop.is_set():
@@ -72,6 +70,5 @@ def distill_process(shared, distill_id: int) -> None:
             metrics = distiller.step(batch)
             Counters.add(counters.distill_steps, 1)
             shared.emit("distill", 1, metrics)
-    except Exception:  # noqa: BLE001
-        report_error(shared.events, f"distill {distill_id}")
-        sys.exit(1)
+
+    run_role(shared, f"distill {distill_id}", 1, body)

@@ -51,15 +51,15 @@ def launch(config) -> int:
         if config.runner == "serial":
             from agents.runtime.serial import run_serial
 
+            # Ctrl-C / SIGTERM end the run after the current round, with a final checkpoint.
             interrupted = []
-            previous = signal.signal(signal.SIGTERM, lambda *_: interrupted.append(True))
+            previous = {sig: signal.signal(sig, lambda *_: interrupted.append(True))
+                        for sig in (signal.SIGINT, signal.SIGTERM)}
             try:
                 stats = run_serial(config, run_dir, writer, progress, stop=lambda: bool(interrupted))
-            except KeyboardInterrupt:
-                # run_serial is interrupted between steps by the stop flag; a second Ctrl-C lands here
-                return 130
             finally:
-                signal.signal(signal.SIGTERM, previous)
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
             code = 130 if interrupted else 0
         else:
             from agents.runtime.parallel import run_parallel

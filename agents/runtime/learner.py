@@ -134,19 +134,18 @@ class Learner:
 def learner_process(shared) -> None:
     """Process entry: learner steps on incoming batches, parameter publishing, checkpoints."""
     import os
-    import sys
     import time
 
     from agents.runtime import checkpoint
     from agents.runtime.batcher import Batcher
-    from agents.runtime.channels import Counters, get, report_error
-    from agents.runtime.state import checkpoint_payload, torch_threads
+    from agents.runtime.channels import Counters, get, run_role
+    from agents.runtime.state import checkpoint_payload
     from agents.runtime.system import build_models, select_device
 
     config = shared.config
-    torch_threads(config.learner_threads or os.cpu_count() or 1)
     start = time.monotonic()
-    try:
+
+    def body():
         learner = Learner(config, build_models(config)[1], select_device(config.device))
         if shared.resume_path:
             learner.load(torch.load(shared.resume_path, map_location="cpu", weights_only=True)["learner"])
@@ -194,6 +193,5 @@ def learner_process(shared) -> None:
                 save()
                 last_checkpoint = time.monotonic()
         save()
-    except Exception:  # noqa: BLE001
-        report_error(shared.events, "learner")
-        sys.exit(1)
+
+    run_role(shared, "learner", config.learner_threads or os.cpu_count() or 1, body)

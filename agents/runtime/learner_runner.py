@@ -53,19 +53,16 @@ class LearnerRunner:
 def runner_process(shared) -> None:
     """Process entry: batch trajectories, run the target learner on them, feed learner and replay."""
     import os
-    import sys
 
     from agents.models import map_nest
     from agents.runtime.batcher import Batcher
-    from agents.runtime.channels import put, report_error
-    from agents.runtime.state import torch_threads
+    from agents.runtime.channels import put, run_role
     from agents.runtime.system import build_models, select_device
 
     config = shared.config
-    torch_threads(config.learner_threads or os.cpu_count() or 1)
-    try:
-        device = select_device(config.device)
-        runner = LearnerRunner(build_models(config)[1], config.num_streams, device)
+
+    def body():
+        runner = LearnerRunner(build_models(config)[1], config.num_streams, select_device(config.device))
         batcher = Batcher(config.batch_size // config.envs_per_actor)
         while not shared.stop.is_set():
             if shared.runner_store.version != runner.version:
@@ -82,6 +79,5 @@ def runner_process(shared) -> None:
                     break
                 if config.distills:
                     put(shared.replay_queue, batch.for_replay(), shared.stop)
-    except Exception:  # noqa: BLE001
-        report_error(shared.events, "learner runner")
-        sys.exit(1)
+
+    run_role(shared, "learner runner", config.learner_threads or os.cpu_count() or 1, body)

@@ -186,9 +186,8 @@ class Supervisor:
         self.shared.stop.set()
         learner = self.processes.get("learner")
         if learner is not None:
-            self._join(learner, JOIN_LEARNER_S)
-        for process in self.processes.values():
-            self._join(process, JOIN_OTHERS_S)
+            self._join([learner], JOIN_LEARNER_S)
+        self._join(list(self.processes.values()), JOIN_OTHERS_S)
         self.drain_events(0.0)
 
     def close_queues(self) -> None:
@@ -198,17 +197,17 @@ class Supervisor:
                 close_queue(q)
         self.shared.transport.close()
 
-    def _join(self, process, timeout: float) -> None:
+    def _join(self, processes: list, timeout: float) -> None:
+        """Wait up to ``timeout`` for all of ``processes``, then terminate, then kill the rest."""
         deadline = time.monotonic() + timeout
-        while process.is_alive() and time.monotonic() < deadline:
+        while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
             self.drain_events(0.05)  # keep the events queue flowing so children can exit
-            process.join(0.05)
-        if process.is_alive():
-            process.terminate()
-            process.join(2.0)
-        if process.is_alive():
-            process.kill()
-            process.join(2.0)
+        for method in ("terminate", "kill"):
+            alive = [p for p in processes if p.is_alive()]
+            for p in alive:
+                getattr(p, method)()
+            for p in alive:
+                p.join(2.0)
 
 
 def run_parallel(config, run_dir: str, writer, progress) -> tuple[RunStats, int]:

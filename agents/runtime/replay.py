@@ -31,13 +31,11 @@ class Replay:
 def replay_process(shared) -> None:
     """Process entry: archive batches from the runner, serve uniform samples to distill processes."""
     import queue
-    import sys
 
-    from agents.runtime.channels import report_error
+    from agents.runtime.channels import run_role
 
-    config = shared.config
-    try:
-        replay = Replay(config.replay_capacity, config.seed)
+    def body():
+        replay = Replay(shared.config.replay_capacity, shared.config.seed)
         waiting: list[int] = []
         while not shared.stop.is_set():
             while True:
@@ -51,6 +49,5 @@ def replay_process(shared) -> None:
                 pass
             while waiting and len(replay):
                 shared.replay_responses[waiting.pop(0)].put(replay.sample())
-    except Exception:  # noqa: BLE001
-        report_error(shared.events, "replay")
-        sys.exit(1)
+
+    run_role(shared, "replay", 1, body)
