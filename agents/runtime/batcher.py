@@ -1,8 +1,10 @@
-"""Queue side: group incoming trajectories into learner batches, each stream at most once.
+"""Queue side: group incoming trajectories into learner batches, in arrival order.
 
 The transport is bounded (back-pressure); this batcher only decides which trajectories go
-together. A trajectory whose actor already has one in the forming batch waits for the next
-batch, so the learner runner never sees two consecutive segments of a stream in one batch.
+together: the oldest ``trajectories_per_batch``. A batch may hold consecutive segments of the
+same streams (the paper's 64-stream batches from 30 single-env actors); each column's
+``Batch.wave`` says which segment of its stream it is, and the learner runner processes the
+waves in order so that every segment starts from the memory its stream really had.
 """
 
 from __future__ import annotations
@@ -21,20 +23,7 @@ class Batcher:
         self.pending.append(trajectory)
 
     def pop_batch(self) -> Batch | None:
-        """A batch if enough trajectories of distinct actors are pending, in arrival order."""
-        chosen, actors = [], set()
-        for trajectory in self.pending:
-            if trajectory.actor_id not in actors:
-                chosen.append(trajectory)
-                actors.add(trajectory.actor_id)
-                if len(chosen) == self.size:
-                    break
-        if len(chosen) < self.size:
+        """The oldest ``trajectories_per_batch`` trajectories as a batch, or None if too few."""
+        if len(self.pending) < self.size:
             return None
-        for trajectory in chosen:
-            self.pending.remove(trajectory)
-        return Batch.from_trajectories(chosen)
-
-    def drop_actor(self, actor_id: int) -> None:
-        """Forget pending trajectories of an actor that was restarted (its streams restart)."""
-        self.pending = deque(t for t in self.pending if t.actor_id != actor_id)
+        return Batch.from_trajectories([self.pending.popleft() for _ in range(self.size)])

@@ -170,9 +170,6 @@ def validate(config: RunConfig) -> None:
     if config.batch_size % config.envs_per_actor:
         raise ValueError(f"--batch-size ({config.batch_size}) must be a multiple of --envs-per-actor "
                          f"({config.envs_per_actor}): a batch is made of whole trajectories")
-    if config.batch_size > config.num_streams:
-        raise ValueError(f"--batch-size ({config.batch_size}) cannot exceed the number of env streams "
-                         f"(num_actors x envs_per_actor = {config.num_streams}): a batch holds each stream once")
     if config.device not in ("auto", "cpu", "cuda") and not config.device.startswith("cuda:"):
         raise ValueError(f"--device must be auto, cpu or cuda[:N], got {config.device!r}")
     for name in ("actor_overrides", "learner_overrides", "env_kwargs"):

@@ -3,7 +3,8 @@
 It keeps each stream's learner-side recurrent state (the transformer memory), so that the
 learner trains every segment from the memory the stream really had, and it provides the
 target network's logits (pi_old for V-MPO, the distillation target) and values. Batched over
-time: one ``forward_sequence`` per batch.
+time: one ``forward_sequence`` per batch (per wave, when a batch holds consecutive segments of
+the same streams; see :mod:`agents.runtime.batcher`).
 """
 
 from __future__ import annotations
@@ -26,27 +27,33 @@ class LearnerRunner:
         self.model.load_state_dict(state_dict)
         self.version = version
 
-    def reset_streams(self, streams: np.ndarray) -> None:
-        """Forget the memory of restarted streams (their next trajectory starts an episode anyway)."""
-        index = torch.as_tensor(streams, device=self.device)
-        fresh = self.model.initial_state(len(streams))
-        map_nest(lambda full, part: full.index_copy_(0, index, part), self.states, fresh)
-
     @torch.inference_mode()
     def process(self, batch: Batch) -> Batch:
         """Add ``learner_state``, ``target_logits`` and ``learner_values`` to ``batch``."""
-        T = batch.action.shape[0]
-        index = torch.as_tensor(batch.streams, device=self.device)
-        state = select_streams(self.states, index)
+        T, B = batch.action.shape
         obs = torch.from_numpy(batch.obs).to(self.device)
         first = torch.from_numpy(batch.first).to(self.device)
-        logits, values, final = self.model.forward_sequence(obs[:T], state, first[:T])
-        _, last_value, _ = self.model.step(obs[T], final, first[T])
-        map_nest(lambda full, part: full.index_copy_(0, index, part), self.states, final)
         head = self.model.value_head
-        batch.learner_state = map_nest(lambda t: t.clone(), state)
-        batch.target_logits = logits.float().cpu().numpy()
-        batch.learner_values = head.denormalize(torch.cat([values, last_value[None]])).float().cpu().numpy()
+        initial, logits_out, values_out = [None] * B, None, None
+        for wave in range(int(batch.wave.max()) + 1):
+            columns = np.flatnonzero(batch.wave == wave)
+            cols = torch.as_tensor(columns, device=self.device)
+            index = torch.as_tensor(batch.streams[columns], device=self.device)
+            state = select_streams(self.states, index)
+            logits, values, final = self.model.forward_sequence(obs[:T, cols], state, first[:T, cols])
+            _, last_value, _ = self.model.step(obs[T, cols], final, first[T, cols])
+            map_nest(lambda full, part: full.index_copy_(0, index, part), self.states, final)
+            values = head.denormalize(torch.cat([values, last_value[None]]))
+            if logits_out is None:
+                logits_out = torch.empty(T, B, logits.shape[-1], device=self.device)
+                values_out = torch.empty(T + 1, B, device=self.device)
+                initial = map_nest(lambda t: t.new_empty((B, *t.shape[1:])), state)
+            logits_out[:, cols] = logits.float()
+            values_out[:, cols] = values.float()
+            map_nest(lambda full, part: full.index_copy_(0, cols, part), initial, state)
+        batch.learner_state = initial
+        batch.target_logits = logits_out.cpu().numpy()
+        batch.learner_values = values_out.cpu().numpy()
         return batch
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import dataclasses
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 import memory_envs  # noqa: F401
-from agents.models import build
+from agents.models import LSTMConfig, build
 
 
 def select_device(name: str) -> torch.device:
@@ -50,8 +50,10 @@ def build_actor_model(config) -> torch.nn.Module:
     if config.agent == "gtrxl":
         return build(learner_name, obs_space, act_space, **learner_overrides)
     if config.agent == "asymm_ac":
+        # the learner's policy network: the LSTM fields of the (merged) overrides, as the factory routes them
         actor_name = "lstm-" + actor_name.split("-")[1]
-        actor_overrides = json.loads(config.actor_overrides) if config.actor_overrides else {}
+        lstm_fields = {f.name for f in dataclasses.fields(LSTMConfig)}
+        actor_overrides = {k: v for k, v in actor_overrides.items() if k in lstm_fields}
     return build(actor_name, obs_space, act_space, **actor_overrides)
 
 

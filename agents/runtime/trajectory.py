@@ -70,6 +70,7 @@ class Batch:
     actor_state: Any  # nest of [B, ...] arrays
     episodes: list[Episode]
     env_steps: int
+    wave: np.ndarray  # int64 [B]: 0 for a stream's first segment in this batch, 1 for its next, ...
     learner_state: Any = None  # nest of [B, ...] tensors: learner (target) state before obs[0]
     target_logits: Any = None  # [T, B, A] target learner net logits (pi_old; distill target)
     learner_values: Any = None  # [T+1, B] target learner net values in reward units
@@ -78,9 +79,14 @@ class Batch:
     def from_trajectories(cls, trajectories: list[Trajectory]) -> "Batch":
         arrays = {name: np.concatenate([getattr(t, name) for t in trajectories], axis=1) for name in STREAM_AXIS_1}
         state = _concat_nests([t.actor_state for t in trajectories])
+        seen: dict[int, int] = {}
+        waves = []
+        for t in trajectories:
+            waves.append(np.full(len(t.streams), seen.get(t.actor_id, 0), dtype=np.int64))
+            seen[t.actor_id] = seen.get(t.actor_id, 0) + 1
         return cls(streams=np.concatenate([t.streams for t in trajectories]), actor_state=state,
                    episodes=[e for t in trajectories for e in t.episodes],
-                   env_steps=sum(t.env_steps for t in trajectories), **arrays)
+                   env_steps=sum(t.env_steps for t in trajectories), wave=np.concatenate(waves), **arrays)
 
     def for_replay(self) -> "Batch":
         """The fields distillation needs (drops what only the learner uses)."""

@@ -46,18 +46,20 @@ def test_trajectory_marks_final_observation_and_autoreset_step():
     assert len(trajectory.episodes) == 2 * E and all(ep.length == 4 for ep in trajectory.episodes)
 
 
-def test_batcher_puts_each_actor_once_per_batch():
-    batcher = Batcher(2)
+def test_batcher_keeps_arrival_order_and_numbers_the_waves():
+    batcher = Batcher(3)
     config = tiny_config()
     a0, a1 = make_actor(config, 0), make_actor(config, 1)
-    first, second, third = a0.rollout(), a0.rollout(), a1.rollout()
-    for trajectory in (first, second):
-        batcher.add(trajectory)
+    first, second = a0.rollout(), a0.rollout()
+    batcher.add(first)
+    batcher.add(second)
     assert batcher.pop_batch() is None
-    batcher.add(third)
+    batcher.add(a1.rollout())
     batch = batcher.pop_batch()
-    assert sorted(batch.streams.tolist()) == list(range(8)) and batcher.pop_batch() is None
-    np.testing.assert_array_equal(batch.obs[:, :4], first.obs)  # the older segment of actor 0 went first
+    assert batch.streams.tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 6, 7]
+    assert batch.wave.tolist() == [0] * 4 + [1] * 4 + [0] * 4
+    np.testing.assert_array_equal(batch.obs[:, 4:8], second.obs)
+    assert batcher.pop_batch() is None
 
 
 def test_runner_memory_equals_one_long_forward_sequence():
@@ -72,6 +74,17 @@ def test_runner_memory_equals_one_long_forward_sequence():
             batcher.add(actor.rollout())
         batch = runner.process(batcher.pop_batch())
         segments.append(batch)
+    # and a batch holding two consecutive segments of every stream (processed in two waves)
+    batcher = Batcher(4)
+    for _ in range(2):
+        for actor in actors:
+            batcher.add(actor.rollout())
+    batch = runner.process(batcher.pop_batch())
+    for wave in (0, 1):
+        columns = batch.wave == wave
+        part = dict(streams=batch.streams[columns], obs=batch.obs[:, columns], first=batch.first[:, columns],
+                    target_logits=batch.target_logits[:, columns])
+        segments.append(type("Segment", (), part))
     order = np.argsort(segments[0].streams)
     obs = np.concatenate([b.obs[:-1][:, np.argsort(b.streams)] for b in segments])
     first = np.concatenate([b.first[:-1][:, np.argsort(b.streams)] for b in segments])
