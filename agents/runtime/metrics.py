@@ -7,8 +7,9 @@ steps/s of one actor), ``env_sps`` (all actors), ``learner_sps`` and ``distill_s
 steps/s), ``dprl`` (distill agent steps per learner agent step), ``learner_waiting_pct`` (share
 of the learner's time spent waiting for data), ``queue_depth``, ``actor_restarts``,
 ``nan_updates``, then the latest learner/distill losses (``loss``, ``policy_loss``,
-``value_loss``, ``kl_actor_learner``, ``eta``, ``alpha``, ``distill_loss``, ...), and ``agent``,
-``env_id``, ``seed``.
+``value_loss``, ``kl_actor_learner``, ``eta``, ``alpha``, ``distill_loss``, ...), ``agent``,
+``env_id``, ``seed``, and ``final`` (True on the row written at the end of a run, whose rates
+cover only the moments of shutdown: leave it out of averages).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ COLUMNS = (
     "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct", "queue_depth",
     "actor_restarts", "nan_updates", "loss", "policy_loss", "value_loss", "temperature_loss", "kl_penalty",
     "kl_target", "kl_actor_learner", "learner_kl_reg", "eta", "alpha", "popart_mu", "popart_sigma",
-    "value_target", "distill_loss", "distill_kl", "distill_value", "agent", "env_id", "seed",
+    "value_target", "distill_loss", "distill_kl", "distill_value", "agent", "env_id", "seed", "final",
 )
 
 

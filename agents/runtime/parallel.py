@@ -119,7 +119,7 @@ class Supervisor:
             self.shutdown()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        self.log()
+        self.log(final=True)
         self.close_queues()
         if self.failure:
             print(f"error: {self.failure}", file=sys.stderr)
@@ -174,8 +174,9 @@ class Supervisor:
                   f"(restart {self.stats.actor_restarts} of at most {self.config.max_actor_restarts})", file=sys.stderr)
             self.start(name, actor_process, actor_id, self.actor_restarts[actor_id])
 
-    def log(self) -> None:
+    def log(self, final: bool = False) -> None:
         row = self.stats.row()
+        row["final"] = final
         self.writer.write(row)
         self.progress(row)
 

@@ -61,8 +61,9 @@ def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) 
         payload = checkpoint_payload(config, learner.state(), actor_store.tensors, runner_tensors, stats.counters())
         checkpoint.save(run_dir, payload, stats.learner_steps)
 
-    def log():
+    def log(final=False):
         row = stats.row()
+        row["final"] = final
         writer.write(row)
         if progress is not None:
             progress(row)
@@ -100,7 +101,7 @@ def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) 
         if now - last_checkpoint >= 60 * config.checkpoint_minutes:
             save()
             last_checkpoint = now
-    log()
+    log(final=True)
     save()
     for actor in actors:
         actor.close()

@@ -100,11 +100,14 @@ def test_each_agent_runs_in_parallel_and_stops_cleanly_on_sigint(tmp_path, agent
     assert set(os.listdir("/dev/shm")) <= shm_before
     payload, _ = checkpoint.load_latest(str(tmp_path / "p"))
     assert payload is not None and payload["learner"]["steps"] >= 5
-    last = rows(tmp_path)[-1]
+    all_rows = rows(tmp_path)
+    last = all_rows[-1]
+    assert last["final"] is True
     for key in REQUIRED:
         assert key in last, key
-    assert 0.0 <= last["learner_waiting_pct"] <= 100.0
-    assert last["actor_sps"] > 0 and last["learner_sps"] > 0
+    measured = [r for r in all_rows if r["learner_waiting_pct"] is not None]
+    assert measured and all(0.0 <= r["learner_waiting_pct"] <= 100.0 for r in measured)
+    assert max(r["actor_sps"] or 0 for r in all_rows) > 0 and max(r["learner_sps"] for r in all_rows) > 0
     if agent == "ald":
         assert last["distill_steps"] > 0
         distill_rows = [r["dprl"] for r in rows(tmp_path) if r["dprl"] is not None]
