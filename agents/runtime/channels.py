@@ -59,6 +59,10 @@ class TrajectoryTransport:
         except NotImplementedError:  # macOS
             return -1
 
+    def release(self) -> None:
+        """Let this process exit without flushing what it put for a reader that may be gone."""
+        self._queue.cancel_join_thread()
+
     def close(self) -> None:
         close_queue(self._queue)
 
@@ -155,5 +159,5 @@ def run_role(shared: Shared, role: str, threads: int, body) -> None:
                   *shared.replay_responses):
             if q is not None:
                 q.cancel_join_thread()
-        shared.transport._queue.cancel_join_thread()
+        shared.transport.release()
     sys.exit(code)

@@ -51,7 +51,7 @@ class LearnerRunner:
             logits_out[:, cols] = logits.float()
             values_out[:, cols] = values.float()
             map_nest(lambda full, part: full.index_copy_(0, cols, part), initial, state)
-        batch.learner_state = initial
+        batch.learner_state = self.model.compact_state(initial)
         batch.target_logits = logits_out.cpu().numpy()
         batch.learner_values = values_out.cpu().numpy()
         return batch

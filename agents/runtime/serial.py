@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import time
 
-import torch
-
 from agents.runtime import checkpoint
 from agents.runtime.actor import Actor
 from agents.runtime.batcher import Batcher

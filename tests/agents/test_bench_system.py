@@ -37,9 +37,9 @@ def test_measured_rows_skip_startup_warmup_and_shutdown():
 def test_system_options():
     assert bench.system_options("default", False, None) == {"num_actors": 2, "envs_per_actor": 16, "batch_size": 32}
     assert bench.system_options("default", True, None) == {"num_actors": bench.SINGLE_ENV_ACTORS,
-                                                           "envs_per_actor": 1, "batch_size": bench.SINGLE_ENV_ACTORS}
-    # the paper's batch of 64 is clipped to its 30 single-env actors
-    assert bench.system_options("paper", False, None) == {"num_actors": 30, "envs_per_actor": 1, "batch_size": 30}
+                                                           "envs_per_actor": 1, "batch_size": 32}
+    # the paper's batch of 64 from its 30 single-env actors (a batch may hold several segments of a stream)
+    assert bench.system_options("paper", False, None) == {"num_actors": 30, "envs_per_actor": 1, "batch_size": 64}
     assert bench.system_options("default", False, 3) == {"num_actors": 3, "envs_per_actor": 16, "batch_size": 32}
 
 

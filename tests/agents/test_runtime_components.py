@@ -1,15 +1,12 @@
 """Runtime roles in isolation: trajectory schema, batching, learner-runner memory, HOGWILD!, checkpoints."""
 
 import os
-import pickle
-import queue
 
 import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
 
-from agents.models import map_nest
 from agents.runtime import checkpoint
 from agents.runtime.actor import Actor
 from agents.runtime.batcher import Batcher

@@ -1,0 +1,3 @@
+from agents.bench import main
+
+raise SystemExit(main())

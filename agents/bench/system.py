@@ -1,0 +1,221 @@
+"""Benchmark of whole agents: ``python -m agents.bench system`` (the paper's Fig. 1 right).
+
+Each agent runs with the parallel runner for a fixed wall-clock on I-Maze 9x9 as a subprocess;
+its metrics rows give learner waiting %, actor SPS, learner SPS, distill SPS and DpRL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import List, Optional, Sequence
+
+SYSTEM_ENV = "MemoryEnvs/IMaze-9x9-v0"
+SYSTEM_AGENTS = ("ald", "lstm", "gtrxl", "asymm_ac")
+SYSTEM_KEYS = ("learner_waiting_pct", "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl")
+SINGLE_ENV_ACTORS = 8
+"""Actor processes of ``--single-env-actors`` when the preset steps several envs per actor."""
+WARMUP_FRACTION = 0.2
+
+
+@dataclass
+class SystemBench:
+    """One agent's row of the system table (paper Fig. 1 right); rates averaged after warm-up."""
+
+    agent: str
+    learner_waiting_pct: Optional[float]
+    actor_sps: Optional[float]
+    """Env steps/s of one actor."""
+    env_sps: Optional[float]
+    """Env steps/s of all actors."""
+    learner_sps: Optional[float]
+    distill_sps: Optional[float]
+    """None for the baselines (no distillation)."""
+    dprl: Optional[float]
+    """Distill agent steps per learner agent step (mean distill SPS / mean learner SPS; ald only)."""
+    rows: int
+    """Metric rows averaged (after warm-up)."""
+    env_steps: int
+    learner_steps: int
+    num_actors: int
+    envs_per_actor: int
+    batch_size: int
+    exit_code: Optional[int]
+    load_avg: float
+    """1-minute load average when the agent started (the machine may be shared)."""
+
+
+def system_options(preset: str, single_env_actors: bool, num_actors: Optional[int]) -> dict:
+    """Actors, envs per actor and batch size for a run of ``preset``. ``single_env_actors`` is the
+    paper's latency-constrained setting: one env per actor, the preset's actors if it already has
+    single-env actors (paper: 30) or else SINGLE_ENV_ACTORS. The batch keeps the preset's size
+    (rounded to whole trajectories); it may hold several segments of a stream."""
+    from agents.runtime.config import PRESETS
+
+    base = PRESETS[preset]()
+    envs = 1 if single_env_actors else base.get("envs_per_actor", 16)
+    actors = num_actors or base.get("num_actors", 2)
+    if single_env_actors and num_actors is None and base.get("envs_per_actor", 16) != 1:
+        actors = SINGLE_ENV_ACTORS
+    batch = max(envs, base.get("batch_size", 32) // envs * envs)
+    return {"num_actors": actors, "envs_per_actor": envs, "batch_size": batch}
+
+
+def stop_process_group(process, timeout: float) -> None:
+    """SIGINT the run's supervisor (a clean shutdown with a final checkpoint), wait up to
+    ``timeout`` s, then SIGKILL its whole process group (children included)."""
+    import signal
+    import subprocess
+
+    try:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                print(f"  the run did not stop {timeout:.0f} s after SIGINT: killing it", flush=True)
+    finally:  # also after a second Ctrl-C of the bench itself
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # anything left in the group (nothing after a clean exit)
+        except (ProcessLookupError, PermissionError):
+            pass
+        process.wait()
+
+
+def read_rows(path: str) -> list:
+    """The complete rows of a metrics.jsonl (a run may be writing its last line)."""
+    rows = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if line.endswith("\n"):
+                    rows.append(json.loads(line))
+    return rows
+
+
+def run_system_agent(agent: str, args: argparse.Namespace, runs_dir: str) -> tuple:
+    """Run ``agent`` with the parallel runner until ``args.seconds`` after its first env steps
+    (process start-up is not measured; at most ``args.startup_timeout`` s for it);
+    ``(metric rows, {num_actors, envs_per_actor, batch_size}, exit code, log path)``."""
+    import shlex
+    import subprocess
+    import sys
+
+    options = system_options(args.preset, args.single_env_actors, args.num_actors)
+    cmd = [sys.executable, "-m", f"agents.{agent}", "--preset", args.preset, "--runner", "parallel",
+           "--env-id", SYSTEM_ENV, "--total-env-steps", str(10**12), "--runs-dir", runs_dir, "--name", agent,
+           "--log-seconds", str(args.log_seconds), "--no-progress", "--device", args.device]
+    for key, value in options.items():
+        cmd += ["--" + key.replace("_", "-"), str(value)]
+    cmd += shlex.split(args.extra_args)  # last: argparse lets a later option win
+    log_path = os.path.join(runs_dir, f"{agent}.log")
+    metrics = os.path.join(runs_dir, agent, "metrics.jsonl")
+    with open(log_path, "w") as log:
+        # A new session: the run's processes get no Ctrl-C from our terminal; we signal them ourselves.
+        process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + args.startup_timeout
+            started = False
+            while process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.25)
+                if not started and any(r["env_steps"] > 0 for r in read_rows(metrics)):
+                    started, deadline = True, time.monotonic() + args.seconds
+            if not started:
+                print(f"  {agent}: no env steps within {args.startup_timeout:.0f} s of starting", flush=True)
+        finally:
+            stop_process_group(process, args.stop_timeout)
+    config_path = os.path.join(runs_dir, agent, "config.json")
+    if os.path.exists(config_path):  # the settings the run really used (--extra-args may change them)
+        with open(config_path) as f:
+            config = json.load(f)
+        options = {key: config[key] for key in options}
+    return read_rows(metrics), options, process.returncode, log_path
+
+
+def measured_rows(rows: Sequence[dict]) -> list:
+    """The rows to average: not the last (written on shutdown, its window includes the shutdown),
+    none before the first env steps nor the first with env steps (its window includes the
+    start-up), and none in the first WARMUP_FRACTION of the remaining time; at least the last."""
+    periodic = list(rows[:-1])
+    first = next((i for i, r in enumerate(periodic) if r["env_steps"] > 0), None)
+    if first is None or first + 1 >= len(periodic):
+        return []
+    t0, measured = periodic[first]["wall_clock_s"], periodic[first + 1:]
+    warmup = t0 + WARMUP_FRACTION * (measured[-1]["wall_clock_s"] - t0)
+    return [r for r in measured if r["wall_clock_s"] > warmup] or measured[-1:]
+
+
+def summarise_rows(agent: str, rows: Sequence[dict], options: dict, exit_code: Optional[int],
+                   load_avg: float) -> SystemBench:
+    """Rates averaged over :func:`measured_rows`; None where nothing was measured."""
+    kept = measured_rows(rows)
+
+    def mean(key: str) -> Optional[float]:
+        values = [r[key] for r in kept if r.get(key) is not None]
+        return sum(values) / len(values) if values else None
+
+    averages = {key: mean(key) for key in SYSTEM_KEYS}
+    if agent == "ald":
+        learner, distill = averages["learner_sps"], averages["distill_sps"]
+        averages["dprl"] = distill / learner if learner and distill is not None else None
+    else:
+        averages["distill_sps"] = averages["dprl"] = None
+    last = rows[-1] if rows else {}
+    return SystemBench(agent=agent, **averages, rows=len(kept), env_steps=int(last.get("env_steps", 0)),
+                       learner_steps=int(last.get("learner_steps", 0)), **options, exit_code=exit_code,
+                       load_avg=load_avg)
+
+
+def format_system_table(rows: Sequence[SystemBench], args: argparse.Namespace) -> str:
+    def num(value: Optional[float], spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    header = (f"{'agent':<9} {'learner waiting %':>17} {'actor SPS':>10} {'env SPS':>9} {'learner SPS':>11} "
+              f"{'distill SPS':>11} {'DpRL':>5} {'rows':>4}")
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(f"{r.agent:<9} {num(r.learner_waiting_pct, '.1f'):>17} {num(r.actor_sps, ',.0f'):>10} "
+                     f"{num(r.env_sps, ',.0f'):>9} {num(r.learner_sps, ',.0f'):>11} {num(r.distill_sps, ',.0f'):>11} "
+                     f"{num(r.dprl, '.2f'):>5} {r.rows:>4}")
+    if rows:
+        r = rows[0]
+        loads = ", ".join(f"{x.load_avg:.1f}" for x in rows)
+        lines.append(f"{SYSTEM_ENV}, parallel runner, preset {args.preset}: {r.num_actors} actors x "
+                     f"{r.envs_per_actor} envs, batch {r.batch_size}, {args.seconds:.0f} s per agent after "
+                     f"start-up (first {WARMUP_FRACTION:.0%} skipped), {os.cpu_count()} cores, load at start {loads}"
+                     + (f"; extra args: {args.extra_args}" if args.extra_args else ""))
+        lines.append("SPS = agent (env) steps per second; DpRL = distill steps per learner step")
+    return "\n".join(lines)
+
+
+def cmd_system(args: argparse.Namespace) -> int:
+    import sys
+    import tempfile
+
+    runs_dir = args.runs_dir or tempfile.mkdtemp(prefix="bench-system-")
+    os.makedirs(runs_dir, exist_ok=True)
+    results: List[SystemBench] = []
+    failed = False
+    try:
+        for agent in args.agents:
+            load_avg = os.getloadavg()[0]
+            if not args.json:
+                print(f"  running {agent} for {args.seconds:.0f} s (load {load_avg:.1f})", flush=True)
+            rows, options, code, log_path = run_system_agent(agent, args, runs_dir)
+            if code not in (0, 130) or not measured_rows(rows):
+                failed = True
+                with open(log_path) as f:
+                    tail = f.read()[-3000:]
+                print(f"warning: {agent} exited with code {code} after writing {len(rows)} metric rows; "
+                      f"its output:\n{tail}", file=sys.stderr)
+            results.append(summarise_rows(agent, rows, options, code, load_avg))
+    finally:
+        if not args.runs_dir:
+            import shutil
+
+            shutil.rmtree(runs_dir, ignore_errors=True)
+    print(json.dumps([asdict(r) for r in results], indent=2) if args.json else format_system_table(results, args))
+    return 1 if failed else 0
