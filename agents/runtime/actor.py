@@ -94,7 +94,7 @@ class Actor:
         elapsed = time.perf_counter() - start
         self.steps_per_s = T * E / elapsed if elapsed > 0 else 0.0
         return Trajectory(self.actor_id, self.streams.copy(), obs, first, action, reward, terminated, truncated,
-                          valid, logits_out, initial_state, self.version, episodes)
+                          valid, logits_out, self.policy.compact(initial_state), self.version, episodes)
 
     def close(self) -> None:
         self.envs.close()

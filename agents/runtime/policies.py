@@ -30,6 +30,10 @@ class NumpyLSTMPolicy:
         logits, _, state = self._numpy.step(obs, state, first)
         return logits, state
 
+    def compact(self, state: Any) -> Any:
+        """The state as the learner needs it (an LSTM state has nothing to drop)."""
+        return state
+
 
 class TorchPolicy:
     """Any :class:`~agents.models.base.RecurrentActorCritic` run step by step in torch."""
@@ -48,6 +52,10 @@ class TorchPolicy:
             logits, _, new_state = self.model.step(
                 torch.from_numpy(obs), map_nest(torch.from_numpy, state), torch.from_numpy(first))
         return logits.numpy(), map_nest(lambda t: t.numpy(), new_state)
+
+    def compact(self, state: Any) -> Any:
+        """The state without acting caches (half the bytes to ship for a GTrXL)."""
+        return self.model.compact_state(state)
 
 
 def make_policy(model: torch.nn.Module):
