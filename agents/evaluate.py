@@ -82,7 +82,7 @@ def choose_actions(greedy: bool, rng: np.random.Generator) -> Callable[[np.ndarr
 def run_episodes(config, model, episodes: int, num_envs: int, seed: int, greedy: bool) -> EpisodeStats:
     """``episodes`` episodes of the actor policy on the batched env (as :class:`~agents.runtime.actor.Actor`
     steps it: ``first`` marks the observation after an autoreset step, whose action is ignored)."""
-    from agents.runtime.actor import make_envs
+    from agents.runtime.actor import EpisodeTracker, make_envs
     from agents.runtime.policies import make_policy
 
     num_envs = max(1, min(num_envs, episodes))
@@ -94,24 +94,17 @@ def run_episodes(config, model, episodes: int, num_envs: int, seed: int, greedy:
     try:
         obs, _ = envs.reset(seed=seed)
         state = policy.initial_state(num_envs)
-        first = np.ones(num_envs, dtype=bool)
-        needs_reset = np.zeros(num_envs, dtype=bool)
-        ret, length, done = np.zeros(num_envs), np.zeros(num_envs, dtype=np.int64), np.zeros(num_envs, dtype=np.int64)
+        tracker = EpisodeTracker(num_envs)
+        done = np.zeros(num_envs, dtype=np.int64)
         while (done < quota).any():
-            logits, state = policy.step(obs, state, first)
+            logits, state = policy.step(obs, state, tracker.first)
             obs, reward, terminated, truncated, info = envs.step(act(logits))
-            valid = ~needs_reset
-            ret += reward * valid
-            length += valid
-            ended = terminated | truncated
-            for i in np.flatnonzero(ended):
+            for i, episode in tracker.step(reward, terminated, truncated, info)[1]:
                 if done[i] < quota[i]:
-                    stats.returns.append(float(ret[i]))
-                    stats.lengths.append(int(length[i]))
-                    stats.successes.append(bool(info["is_success"][i]))
+                    stats.returns.append(episode.ret)
+                    stats.lengths.append(episode.length)
+                    stats.successes.append(episode.success)
                     done[i] += 1
-                ret[i], length[i] = 0.0, 0
-            first, needs_reset = needs_reset, ended
     finally:
         envs.close()
     return stats

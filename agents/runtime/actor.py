@@ -28,6 +28,34 @@ def make_envs(config, num_envs: int) -> gym.vector.VectorEnv:
                         autoreset_mode="next_step", **kwargs)
 
 
+class EpisodeTracker:
+    """Per-env episode bookkeeping under ``next_step`` autoreset (see :mod:`agents.runtime.trajectory`).
+
+    ``first`` marks observations that start an episode, ``valid`` the steps that were real env
+    steps (not the autoreset step after an episode ended, whose action the env ignores), and each
+    finished episode's return, length and success are reported once.
+    """
+
+    def __init__(self, num_envs: int):
+        self.first = np.ones(num_envs, dtype=bool)
+        self.needs_reset = np.zeros(num_envs, dtype=bool)
+        self.ret = np.zeros(num_envs)
+        self.length = np.zeros(num_envs, dtype=np.int64)
+
+    def step(self, reward, terminated, truncated, info) -> tuple[np.ndarray, list[tuple[int, Episode]]]:
+        """Account for one env step; returns ``(valid [E], [(env index, finished episode), ...])``."""
+        valid = ~self.needs_reset
+        ended = terminated | truncated
+        self.ret += reward
+        self.length += valid
+        finished = []
+        for i in np.flatnonzero(ended):
+            finished.append((int(i), Episode(float(self.ret[i]), int(self.length[i]), bool(info["is_success"][i]))))
+            self.ret[i], self.length[i] = 0.0, 0
+        self.first, self.needs_reset = self.needs_reset, ended
+        return valid, finished
+
+
 class Actor:
     """Produces :class:`Trajectory` objects; :meth:`rollout` is one trajectory."""
 
@@ -42,13 +70,9 @@ class Actor:
         self.policy = make_policy(model)
         self.version = -config.actor_refresh  # forces a load on the first rollout
         self._refresh()
-        obs, _ = self.envs.reset(seed=seed)
-        self.obs = obs
-        self.first = np.ones(self.num_envs, dtype=bool)
-        self.needs_reset = np.zeros(self.num_envs, dtype=bool)
+        self.obs, _ = self.envs.reset(seed=seed)
+        self.episodes = EpisodeTracker(self.num_envs)
         self.state = self.policy.initial_state(self.num_envs)
-        self.episode_return = np.zeros(self.num_envs)
-        self.episode_length = np.zeros(self.num_envs, dtype=np.int64)
         self.steps_per_s = 0.0
 
     def _refresh(self) -> None:
@@ -69,28 +93,19 @@ class Actor:
         terminated = np.empty((T, E), dtype=bool)
         truncated = np.empty((T, E), dtype=bool)
         valid = np.empty((T, E), dtype=bool)
-        logits_out = None
+        logits_out = np.empty((T, E, self.envs.single_action_space.n), dtype=np.float32)
         initial_state = self.state
+        tracker = self.episodes
         episodes = []
         for t in range(T):
-            obs[t], first[t] = self.obs, self.first
-            logits, self.state = self.policy.step(self.obs, self.state, self.first)
-            if logits_out is None:
-                logits_out = np.empty((T, E, logits.shape[1]), dtype=np.float32)
+            obs[t], first[t] = self.obs, tracker.first
+            logits, self.state = self.policy.step(self.obs, self.state, tracker.first)
             logits_out[t] = logits
             action[t] = sample_actions(logits, self.rng)
-            valid[t] = ~self.needs_reset
             self.obs, reward[t], terminated[t], truncated[t], info = self.envs.step(action[t])
-            ended = terminated[t] | truncated[t]
-            self.episode_return += reward[t]
-            self.episode_length += valid[t]
-            for i in np.flatnonzero(ended):
-                episodes.append(Episode(float(self.episode_return[i]), int(self.episode_length[i]),
-                                        bool(info["is_success"][i])))
-                self.episode_return[i], self.episode_length[i] = 0.0, 0
-            self.first = self.needs_reset  # the step after an ended one was the reset
-            self.needs_reset = ended
-        obs[T], first[T] = self.obs, self.first
+            valid[t], finished = tracker.step(reward[t], terminated[t], truncated[t], info)
+            episodes.extend(episode for _, episode in finished)
+        obs[T], first[T] = self.obs, tracker.first
         elapsed = time.perf_counter() - start
         self.steps_per_s = T * E / elapsed if elapsed > 0 else 0.0
         return Trajectory(self.actor_id, self.streams.copy(), obs, first, action, reward, terminated, truncated,

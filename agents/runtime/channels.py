@@ -78,16 +78,13 @@ def put(q, item, stop) -> bool:
     return False
 
 
-def get(q, stop, timeout: float | None = None):
-    """The next item, or None when the run stopped (or ``timeout`` passed)."""
-    waited = 0.0
+def get(q, stop):
+    """The next item, or None when the run stopped."""
     while not stop.is_set():
         try:
             return q.get(timeout=POLL_S)
         except queue.Empty:
-            waited += POLL_S
-            if timeout is not None and waited >= timeout:
-                return None
+            continue
     return None
 
 

@@ -34,7 +34,7 @@ class LearnerRunner:
         obs = torch.from_numpy(batch.obs).to(self.device)
         first = torch.from_numpy(batch.first).to(self.device)
         head = self.model.value_head
-        initial, logits_out, values_out = [None] * B, None, None
+        initial = logits_out = values_out = None
         for wave in range(int(batch.wave.max()) + 1):
             columns = np.flatnonzero(batch.wave == wave)
             cols = torch.as_tensor(columns, device=self.device)

@@ -32,9 +32,9 @@ COLUMNS = (
 class RunStats:
     """Counters and rates of a run, fed by the runners (in the supervising process)."""
 
-    def __init__(self, config, env_steps: int = 0, learner_steps: int = 0, distill_steps: int = 0, episodes: int = 0):
+    def __init__(self, config):
         self.config = config
-        self.env_steps, self.learner_steps, self.distill_steps, self.episodes = env_steps, learner_steps, distill_steps, episodes
+        self.env_steps = self.learner_steps = self.distill_steps = self.episodes = 0
         self.returns: deque[float] = deque(maxlen=100)
         self.successes: deque[bool] = deque(maxlen=100)
         self.latest: dict[str, float] = {}
@@ -43,6 +43,10 @@ class RunStats:
         self.queue_depth = 0
         self.start = time.monotonic()
         self.elapsed_before = 0.0
+        self._new_window()
+
+    def _new_window(self) -> None:
+        """Start the interval the next row's rates are measured over."""
         self._window_start = time.monotonic()
         self._window = {"env": 0, "learner": 0, "distill": 0, "wait": 0.0, "busy": 0.0}
 
@@ -97,8 +101,7 @@ class RunStats:
         }
         for key, value in self.latest.items():
             row.setdefault(key, value)
-        self._window_start = now
-        self._window = {"env": 0, "learner": 0, "distill": 0, "wait": 0.0, "busy": 0.0}
+        self._new_window()
         return row
 
     def restore(self, counters: dict) -> None:

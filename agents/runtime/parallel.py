@@ -146,7 +146,7 @@ class Supervisor:
                 _, metrics, wait_s, busy_s = message
                 stats.add_learner_step(metrics, wait_s, busy_s)
             elif kind == "distill":
-                stats.add_distill_steps(0, message[2])
+                stats.latest.update(message[2])  # the step count comes from the shared counter
             elif kind == "error" and not self.shared.stop.is_set():
                 self.failure = f"the {message[1]} process failed:\n{message[2]}"
         counters = self.shared.counters.snapshot()

@@ -21,7 +21,7 @@ from agents.runtime.metrics import RunStats
 from agents.runtime.param_store import ParameterStore
 from agents.runtime.replay import Replay
 from agents.runtime.state import checkpoint_payload, torch_threads
-from agents.runtime.system import actor_seed, build_models, select_device
+from agents.runtime.system import actor_seed, build_actor_model, build_models, select_device
 
 
 def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) -> RunStats:
@@ -33,8 +33,7 @@ def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) 
     actor_store = ParameterStore(actor_model)
     runner = None
     if config.uses_runner:
-        _, runner_model = build_models(config)
-        runner = LearnerRunner(runner_model, config.num_streams, device)
+        runner = LearnerRunner(build_models(config)[1], config.num_streams, device)
         runner.load(learner.model.state_dict(), 0)
     stats = RunStats(config)
     payload, _ = checkpoint.load_latest(run_dir) if config.resume else (None, None)
@@ -46,9 +45,9 @@ def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) 
         stats.restore(payload["counters"])
     distillers = []
     if config.distills:
-        distillers = [Distiller(config, build_models(config)[0], actor_store) for _ in range(config.num_distill)]
+        distillers = [Distiller(config, build_actor_model(config), actor_store) for _ in range(config.num_distill)]
     replay = Replay(config.replay_capacity, config.seed)
-    actors = [Actor(config, i, build_models(config)[0], actor_store, actor_seed(config, i, 0))
+    actors = [Actor(config, i, build_actor_model(config), actor_store, actor_seed(config, i, 0))
               for i in range(config.num_actors)]
     batcher = Batcher(config.batch_size // config.envs_per_actor)
     distill_debt = 0.0
