@@ -1,0 +1,269 @@
+"""Named experiments: agents x seeds x env x budget, run one after another (or K at once), resumable.
+
+    python -m agents.experiment imaze9 [--seeds 0 1 2] [--only ald lstm] [--jobs 1] [--runs-dir runs]
+    python -m agents.experiment --list
+    python -m agents.experiment imaze9 --dry-run        # print the commands, run nothing
+
+Every run is a separate ``python -m agents.<agent>`` process writing ``runs/<experiment>/<label>-s<seed>``
+(its own ``config.json``, metrics and checkpoints); ``runs/<experiment>/experiment.json`` records the
+spec the runs came from. Re-running the same command skips runs that reached their budget and
+resumes (``--resume``) runs that were stopped, so an interrupted experiment loses at most the
+minutes since the last checkpoint. Plot the results with ``python -m agents.plot runs/<experiment>``.
+
+The budgets are env steps per variant, chosen so that every run fits a 2-core CPU in well under an
+hour (see the README's Results section for what they took); ``--budget-scale`` shrinks or grows them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from agents.runtime.config import AGENTS
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One curve of an experiment: an agent with its command-line options."""
+
+    label: str
+    agent: str
+    total_env_steps: int
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    env_id: str
+    variants: tuple[Variant, ...]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    args: tuple[str, ...] = field(default=())  # options shared by every run of the experiment
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _four_agents(steps: dict[str, int], args: dict[str, tuple[str, ...]] | None = None) -> tuple[Variant, ...]:
+    args = args or {}
+    return tuple(Variant(agent, agent, steps[agent], args.get(agent, ())) for agent in AGENTS)
+
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    Experiment(
+        "imaze9", "Fig. 1 and 4: all four agents on I-Maze 9x9 (success vs env steps and wall-clock)",
+        "MemoryEnvs/IMaze-9x9-v0",
+        _four_agents({"ald": 4_000_000, "lstm": 20_000_000, "gtrxl": 3_000_000, "asymm_ac": 8_000_000})),
+    Experiment(
+        "imaze15", "Fig. 6 centre/right: all four agents on I-Maze 15x15 (per-seed curves, 0.5 plateau)",
+        "MemoryEnvs/IMaze-15x15-v0",
+        _four_agents({"ald": 4_000_000, "lstm": 10_000_000, "gtrxl": 2_000_000, "asymm_ac": 4_000_000})),
+    Experiment(
+        "metafetch", "Fig. 5: all four agents on Meta-Fetch (4 objects), return and success",
+        "MemoryEnvs/MetaFetch-v0",
+        _four_agents({"ald": 4_000_000, "lstm": 10_000_000, "gtrxl": 2_000_000, "asymm_ac": 4_000_000})),
+    Experiment(
+        "dprl", "Fig. 3 left: ALD on Meta-Fetch (3 objects) with distill steps per RL step 1, 2, 5, 10",
+        "MemoryEnvs/MetaFetch-3obj-v0",
+        tuple(Variant(f"ald-dprl{r}", "ald", 3_000_000, ("--distill-ratio", str(r))) for r in (1, 2, 5, 10))),
+    Experiment(
+        "value-distill", "Fig. 6 left: ALD on I-Maze 9x9 with value distillation (alpha_V 0.1) and without (0)",
+        "MemoryEnvs/IMaze-9x9-v0",
+        tuple(Variant(f"ald-alphav{a}", "ald", 4_000_000, ("--alpha-v", str(a))) for a in ("0.1", "0"))),
+)}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One process of an experiment."""
+
+    experiment: str
+    variant: Variant
+    seed: int
+    run_dir: str
+    command: tuple[str, ...]
+
+
+def plan(experiment: Experiment, runs_dir: str, seeds=None, only=None, budget_scale: float = 1.0,
+         extra: tuple[str, ...] = ()) -> list[Run]:
+    """The runs of ``experiment`` (filtered by ``seeds`` and variant labels/agents ``only``), in order:
+    seed-major, so a partly finished experiment already has one complete seed of every agent."""
+    root = os.path.join(runs_dir, experiment.name)
+    labels = {v.label for v in experiment.variants} | {v.agent for v in experiment.variants}
+    unknown = sorted(set(only or ()) - labels)
+    if unknown:
+        raise ValueError(f"--only {unknown}: not in {experiment.name!r} (variants: "
+                         f"{[v.label for v in experiment.variants]})")
+    runs = []
+    for seed in (experiment.seeds if seeds is None else seeds):
+        for v in experiment.variants:
+            if only and v.label not in only and v.agent not in only:
+                continue
+            name = f"{v.label}-s{seed}"
+            run_dir = os.path.join(root, name)
+            steps = max(1, int(round(v.total_env_steps * budget_scale)))
+            command = (sys.executable, "-m", f"agents.{v.agent}", "--env-id", experiment.env_id,
+                       *experiment.args, *v.args, "--seed", str(seed), "--total-env-steps", str(steps),
+                       "--runs-dir", root, "--name", name, *extra)
+            runs.append(Run(experiment.name, v, seed, run_dir, command))
+    return runs
+
+
+def run_state(run_dir: str, total_env_steps: int) -> str:
+    """``new`` (nothing there), ``done`` (ended at its budget) or ``resume`` (stopped early)."""
+    if not os.path.exists(os.path.join(run_dir, "config.json")):
+        return "new"
+    from agents.runtime import checkpoint
+
+    if not checkpoint.list_checkpoints(run_dir):
+        return "new"  # stopped before its first checkpoint: start again from scratch
+    last = _last_row(os.path.join(run_dir, "metrics.jsonl"))
+    if last and last.get("final") and last.get("env_steps", 0) >= total_env_steps:
+        return "done"
+    return "resume"
+
+
+def _last_row(path: str) -> dict | None:
+    if not os.path.exists(path):
+        return None
+    last = None
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                try:
+                    last = json.loads(line)
+                except json.JSONDecodeError:  # a row cut short by a kill
+                    continue
+    return last
+
+
+def command_for(run: Run) -> list[str]:
+    """The command to start or continue ``run`` now (``--resume`` if it has a checkpoint)."""
+    steps = int(run.command[run.command.index("--total-env-steps") + 1])
+    state = run_state(run.run_dir, steps)
+    if state == "resume":
+        return [sys.executable, "-m", f"agents.{run.variant.agent}", "--resume", run.run_dir,
+                "--total-env-steps", str(steps), *run.command[run.command.index("--name") + 2:]]
+    return list(run.command)
+
+
+def execute(runs: list[Run], jobs: int = 1, log=print) -> int:
+    """Run ``runs`` with at most ``jobs`` at a time; the number of failed runs. Ctrl-C stops the
+    running ones (each writes a final checkpoint) and returns; the next invocation resumes them."""
+    pending = []
+    for run in runs:
+        steps = int(run.command[run.command.index("--total-env-steps") + 1])
+        if run_state(run.run_dir, steps) == "done":
+            log(f"[done]    {run.run_dir}")
+        else:
+            pending.append(run)
+    active: list[tuple[Run, subprocess.Popen, float, object]] = []
+    failed = 0
+    total = len(pending)
+    started = 0
+    try:
+        while pending or active:
+            while pending and len(active) < jobs:
+                run = pending.pop(0)
+                command = command_for(run)
+                started += 1
+                os.makedirs(run.run_dir, exist_ok=True)
+                logfile = open(os.path.join(os.path.dirname(run.run_dir), f"{os.path.basename(run.run_dir)}.log"), "a")
+                verb = "resume" if "--resume" in command else "start"
+                log(f"[{started}/{total}] {verb} {run.run_dir}: {' '.join(command[1:])}")
+                # the children write their own progress to the log; our stdout stays one line per run
+                proc = subprocess.Popen([*command, "--no-progress"], stdout=logfile, stderr=subprocess.STDOUT)
+                active.append((run, proc, time.monotonic(), logfile))
+            time.sleep(0.5)
+            for item in list(active):
+                run, proc, t0, logfile = item
+                if proc.poll() is None:
+                    continue
+                active.remove(item)
+                logfile.close()
+                last = _last_row(os.path.join(run.run_dir, "metrics.jsonl")) or {}
+                success = last.get("success_rate")
+                status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see {logfile.name})"
+                failed += proc.returncode != 0
+                log(f"[{status}] {run.run_dir}: {last.get('env_steps', 0):,} env steps in "
+                    f"{time.monotonic() - t0:.0f} s, success {'-' if success is None else f'{success:.2f}'}")
+    except KeyboardInterrupt:
+        log("interrupted: stopping the running runs (they checkpoint; run the same command to resume)")
+        for _, proc, _, _ in active:
+            proc.send_signal(signal.SIGINT)
+        for run, proc, _, logfile in active:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+            logfile.close()
+        return max(1, failed)
+    return failed
+
+
+def write_spec(experiment: Experiment, runs_dir: str, budget_scale: float, extra: tuple[str, ...]) -> str:
+    root = os.path.join(runs_dir, experiment.name)
+    os.makedirs(root, exist_ok=True)
+    path = os.path.join(root, "experiment.json")
+    with open(path, "w") as f:
+        json.dump({**experiment.to_dict(), "budget_scale": budget_scale, "extra_args": list(extra)}, f, indent=2)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agents.experiment", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="experiments:\n" + "\n".join(
+                                         f"  {e.name:14s} {e.description}" for e in EXPERIMENTS.values()))
+    parser.add_argument("name", nargs="?", help="experiment name (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the experiments and their runs, then exit")
+    parser.add_argument("--seeds", type=int, nargs="+", help="seeds to run (default: the experiment's)")
+    parser.add_argument("--only", nargs="+", help="variant labels or agents to run (default: all)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at once (each is a full multi-process run)")
+    parser.add_argument("--runs-dir", default="runs", help="parent of the experiment's directory")
+    parser.add_argument("--budget-scale", type=float, default=1.0, help="multiply every env-step budget")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands and exit")
+    args, extra = parser.parse_known_args(argv)
+    if args.list or not args.name:
+        for e in EXPERIMENTS.values():
+            print(f"{e.name}: {e.description}\n  env {e.env_id}, seeds {list(e.seeds)}")
+            for v in e.variants:
+                print(f"    {v.label:14s} python -m agents.{v.agent} {' '.join(v.args)} ({v.total_env_steps:,} env steps)")
+        return 0 if args.list else 2
+    if args.name not in EXPERIMENTS:
+        parser.error(f"unknown experiment {args.name!r}; choose from {sorted(EXPERIMENTS)}")
+    if args.jobs < 1 or args.budget_scale <= 0:
+        parser.error("--jobs must be >= 1 and --budget-scale > 0")
+    experiment = EXPERIMENTS[args.name]
+    try:
+        runs = plan(experiment, args.runs_dir, args.seeds, args.only, args.budget_scale, tuple(extra))
+    except ValueError as exc:
+        parser.error(str(exc))
+    if extra:  # unknown options go to every run: check them once, before hours of runs start
+        from agents.runtime.cli import resolve
+
+        resolve(runs[0].variant.agent, "", list(runs[0].command[3:]))
+    if args.dry_run:
+        for run in runs:
+            print(" ".join(command_for(run)[1:]))
+        return 0
+    spec = write_spec(experiment, args.runs_dir, args.budget_scale, tuple(extra))
+    print(f"{experiment.name}: {len(runs)} runs -> {os.path.dirname(spec)} (spec in {spec})")
+    failed = execute(runs, args.jobs)
+    print(f"{experiment.name}: {'all runs finished' if not failed else f'{failed} run(s) failed or stopped'}; "
+          f"plot with: python -m agents.plot {os.path.dirname(spec)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

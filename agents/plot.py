@@ -1,0 +1,300 @@
+"""Learning curves, a Fig. 1-style table and a time-to-0.95 summary from run directories.
+
+    python -m agents.plot runs/imaze9 --out assets/imaze9.png
+    python -m agents.plot runs/imaze9/ald-s0 runs/imaze9/lstm-s0 --out cmp.png --no-summary
+
+Arguments are run directories (``config.json`` + ``metrics.jsonl``) or directories holding them
+(an experiment's ``runs/<experiment>``). Runs are grouped into curves by their name without the
+``-s<seed>`` suffix (for ``agents.experiment`` runs, the variant label: ``ald``, ``lstm``, ...).
+
+Writes
+- ``--out`` (PNG): success rate and episode return against env steps and against wall-clock,
+  the mean over seeds (thick) and every seed (thin), plus bars of the env steps spent on the 0.5
+  plateau (Fig. 6 right) and of env steps per second;
+- ``<out>.md``: the markdown table (also printed): learner waiting %, actor and env SPS, final
+  success, time to 0.95 success in env steps and wall-clock, plateau steps;
+- ``--summary`` (default ``assets/results/<experiment>.json``): per curve and seed, the env steps
+  and wall-clock seconds of the first metrics row with success >= 0.95 over the last 100 episodes
+  (``null`` if the run never got there), the final success and the plateau steps.
+
+Rows repeated after a ``--resume`` (written between the last checkpoint and the stop) are dropped.
+Rates (waiting %, SPS) average the rows after the first 10% of the run's wall-clock (start-up)
+and leave out the ``final`` row, whose rates cover only shutdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+THRESHOLD = 0.95
+PLATEAU = (0.4, 0.6)
+_SEED_SUFFIX = re.compile(r"-s\d+$")
+
+
+@dataclass
+class RunCurve:
+    """One run's metrics as arrays (rows in env-step order, resumed duplicates removed)."""
+
+    path: str
+    label: str
+    seed: int
+    agent: str
+    env_id: str
+    total_env_steps: int
+    env_steps: np.ndarray
+    wall_clock: np.ndarray
+    success: np.ndarray  # NaN before the first episode
+    episode_return: np.ndarray
+    episodes: np.ndarray
+    rates: list[dict]  # rows used for rate averages
+
+
+def find_runs(paths: list[str]) -> list[str]:
+    """Run directories named by ``paths`` (themselves, or their children holding a config.json)."""
+    found = []
+    for path in paths:
+        if os.path.exists(os.path.join(path, "config.json")):
+            found.append(path)
+        elif os.path.isdir(path):
+            found += sorted(os.path.join(path, d) for d in os.listdir(path)
+                            if os.path.exists(os.path.join(path, d, "config.json")))
+        else:
+            raise FileNotFoundError(f"{path!r} does not exist")
+    if not found:
+        raise FileNotFoundError(f"no run directories (with config.json) in {paths}")
+    return found
+
+
+def read_rows(path: str) -> list[dict]:
+    """``metrics.jsonl`` rows, keeping for each env-step count only the newest write (after a
+    resume the counters restart from the checkpoint, so older rows beyond it are superseded)."""
+    rows: list[dict] = []
+    metrics = os.path.join(path, "metrics.jsonl")
+    if not os.path.exists(metrics):
+        return rows
+    with open(metrics) as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a kill
+                continue
+            while rows and rows[-1]["env_steps"] >= row["env_steps"] and not rows[-1].get("final"):
+                rows.pop()
+            while rows and rows[-1]["env_steps"] > row["env_steps"]:
+                rows.pop()
+            rows.append(row)
+    return rows
+
+
+def load_run(path: str) -> RunCurve:
+    with open(os.path.join(path, "config.json")) as f:
+        config = json.load(f)
+    name = config.get("name") or os.path.basename(os.path.normpath(path))
+    rows = read_rows(path)
+    nan = float("nan")
+
+    def col(key):
+        return np.array([nan if r.get(key) is None else float(r[key]) for r in rows], dtype=np.float64)
+
+    wall = col("wall_clock_s")
+    start = 0.1 * (wall[-1] if len(wall) else 0.0)
+    rates = [r for r in rows if not r.get("final") and r["wall_clock_s"] >= start]
+    return RunCurve(path=path, label=_SEED_SUFFIX.sub("", name), seed=int(config.get("seed", 0)),
+                    agent=config.get("agent", "?"), env_id=config.get("env_id", "?"),
+                    total_env_steps=int(config.get("total_env_steps", 0)), env_steps=col("env_steps"),
+                    wall_clock=wall, success=col("success_rate"), episode_return=col("episode_return"),
+                    episodes=col("episodes"), rates=rates)
+
+
+def time_to(run: RunCurve, threshold: float = THRESHOLD) -> tuple[float | None, float | None]:
+    """``(env steps, wall-clock s)`` of the first row whose success over the last 100 episodes
+    (so at least 100 episodes in) is >= ``threshold``; ``(None, None)`` if never."""
+    hit = np.flatnonzero((run.success >= threshold) & (run.episodes >= 100))
+    if not len(hit):
+        return None, None
+    i = hit[0]
+    return float(run.env_steps[i]), float(run.wall_clock[i])
+
+
+def plateau_steps(run: RunCurve, band: tuple[float, float] = PLATEAU) -> float:
+    """Env steps spent while the success rate was in ``band`` (Fig. 6 right): each interval
+    between two rows counts when the earlier row's success is in the band."""
+    if len(run.env_steps) < 2:
+        return 0.0
+    inside = (run.success[:-1] >= band[0]) & (run.success[:-1] <= band[1])
+    return float(np.sum(np.diff(run.env_steps)[inside]))
+
+
+def mean_rate(run: RunCurve, key: str) -> float | None:
+    values = [r[key] for r in run.rates if r.get(key) is not None]
+    return float(np.mean(values)) if values else None
+
+
+def group(runs: list[RunCurve]) -> dict[str, list[RunCurve]]:
+    groups: dict[str, list[RunCurve]] = {}
+    for run in sorted(runs, key=lambda r: (r.label, r.seed)):
+        groups.setdefault(run.label, []).append(run)
+    return groups
+
+
+def summary(groups: dict[str, list[RunCurve]]) -> dict:
+    """The ``assets/results/<experiment>.json`` document."""
+    agents = {}
+    for label, runs in groups.items():
+        seeds = []
+        for run in runs:
+            steps, wall = time_to(run)
+            last = run.success[~np.isnan(run.success)]
+            seeds.append({"seed": run.seed, "env_steps_to_095": steps, "wall_clock_to_095_s": wall,
+                          "final_success_rate": float(last[-1]) if len(last) else None,
+                          "env_steps": float(run.env_steps[-1]) if len(run.env_steps) else 0.0,
+                          "wall_clock_s": float(run.wall_clock[-1]) if len(run.wall_clock) else 0.0,
+                          "plateau_env_steps": plateau_steps(run),
+                          "learner_waiting_pct": mean_rate(run, "learner_waiting_pct"),
+                          "actor_sps": mean_rate(run, "actor_sps"), "env_sps": mean_rate(run, "env_sps"),
+                          "run_dir": run.path})
+        agents[label] = {"agent": runs[0].agent, "env_id": runs[0].env_id, "seeds": seeds}
+    return {"threshold": THRESHOLD, "plateau_band": list(PLATEAU), "agents": agents}
+
+
+def _fmt(value, digits=0, unit=""):
+    if value is None:
+        return "—"
+    if isinstance(value, float) and digits == 0 and abs(value) >= 1e5:
+        return f"{value / 1e6:.2f}M{unit}"
+    return f"{value:,.{digits}f}{unit}"
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return float(np.mean(values)) if values else None
+
+
+def table(doc: dict) -> str:
+    """Markdown: one row per curve, means over seeds (and how many seeds reached 0.95)."""
+    lines = ["| agent | seeds | learner waiting % | actor SPS | env SPS | final success | seeds at 0.95 | "
+             "env steps to 0.95 | wall-clock to 0.95 | env steps at 0.4–0.6 |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for label, entry in doc["agents"].items():
+        s = entry["seeds"]
+        reached = [x for x in s if x["env_steps_to_095"] is not None]
+        wall = _mean([x["wall_clock_to_095_s"] for x in reached])
+        lines.append(
+            f"| {label} | {len(s)} | {_fmt(_mean([x['learner_waiting_pct'] for x in s]), 1)} | "
+            f"{_fmt(_mean([x['actor_sps'] for x in s]))} | {_fmt(_mean([x['env_sps'] for x in s]))} | "
+            f"{_fmt(_mean([x['final_success_rate'] for x in s]), 2)} | {len(reached)}/{len(s)} | "
+            f"{_fmt(_mean([x['env_steps_to_095'] for x in reached]))} | "
+            f"{'—' if wall is None else f'{wall / 60:.1f} min'} | {_fmt(_mean([x['plateau_env_steps'] for x in s]))} |")
+    return "\n".join(lines)
+
+
+def _mean_curve(xs: list[np.ndarray], ys: list[np.ndarray], points: int = 200):
+    """Mean of per-seed curves on a common grid, up to the shortest run (no extrapolation)."""
+    end = min(x[-1] for x in xs)
+    grid = np.linspace(0, end, points)
+    stacked = []
+    for x, y in zip(xs, ys):
+        ok = ~np.isnan(y)
+        stacked.append(np.interp(grid, x[ok], y[ok], left=np.nan) if ok.sum() > 1 else np.full(points, np.nan))
+    stacked = np.array(stacked)
+    counts = (~np.isnan(stacked)).sum(axis=0)
+    total = np.nansum(stacked, axis=0)
+    return grid, np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+
+
+def plot(groups: dict[str, list[RunCurve]], doc: dict, out: str, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(16, 8.5))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, runs) in enumerate(groups.items()):
+        colour = colours[i % len(colours)]
+        for row, key, name in ((0, "success", "success rate (last 100 episodes)"),
+                               (1, "episode_return", "episode return (last 100 episodes)")):
+            for col, xkey, xname, scale in ((0, "env_steps", "env steps (millions)", 1e6),
+                                            (1, "wall_clock", "wall-clock (minutes)", 60.0)):
+                ax = axes[row, col]
+                xs = [getattr(r, xkey) / scale for r in runs if len(r.env_steps)]
+                ys = [getattr(r, key) for r in runs if len(r.env_steps)]
+                for x, y in zip(xs, ys):
+                    ax.plot(x, y, color=colour, alpha=0.35, linewidth=0.8)
+                if xs:
+                    gx, gy = _mean_curve(xs, ys)
+                    ax.plot(gx, gy, color=colour, linewidth=2.2, label=f"{label} ({len(runs)} seeds)")
+                ax.set_xlabel(xname)
+                ax.set_ylabel(name)
+                ax.grid(alpha=0.3)
+    axes[0, 0].legend(loc="best", fontsize=8)
+    labels = list(doc["agents"])
+    for ax, key, name, scale in ((axes[0, 2], "plateau_env_steps", "env steps at success 0.4–0.6 (millions)", 1e6),
+                                 (axes[1, 2], "env_sps", "env steps per second", 1.0)):
+        for i, label in enumerate(labels):
+            values = [s[key] / scale for s in doc["agents"][label]["seeds"] if s[key] is not None]
+            ax.bar(i, np.mean(values) if values else 0, color=colours[i % len(colours)], alpha=0.8)
+            ax.scatter([i] * len(values), values, color="black", s=10, zorder=3)
+        ax.set_xticks(range(len(labels)), labels, rotation=20)
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3, axis="y")
+    for ax in axes[0, :2]:
+        ax.axhline(THRESHOLD, color="grey", linestyle=":", linewidth=1)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m agents.plot", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("paths", nargs="+", help="run directories or experiment directories (runs/<experiment>)")
+    parser.add_argument("--out", required=True, help="PNG file for the curves (the table goes next to it as .md)")
+    parser.add_argument("--summary", default=None,
+                        help="summary JSON (default assets/results/<experiment>.json, the experiment being the "
+                             "first path's directory name)")
+    parser.add_argument("--no-summary", action="store_true", help="do not write the summary JSON")
+    parser.add_argument("--title", default=None, help="figure title (default: the env id)")
+    args = parser.parse_args(argv)
+    try:
+        runs = [load_run(p) for p in find_runs(args.paths)]
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
+    runs = [r for r in runs if len(r.env_steps)]
+    if not runs:
+        parser.error("the runs have no metrics rows yet")
+    groups = group(runs)
+    doc = summary(groups)
+    first = os.path.normpath(args.paths[0])
+    experiment = os.path.basename(first if not os.path.exists(os.path.join(first, "config.json"))
+                                  else os.path.dirname(first)) or "results"
+    doc["experiment"] = experiment
+    env_ids = sorted({r.env_id for r in runs})
+    plot(groups, doc, args.out, args.title if args.title is not None else ", ".join(env_ids))
+    md = table(doc)
+    md_path = os.path.splitext(args.out)[0] + ".md"
+    with open(md_path, "w") as f:
+        f.write(md + "\n")
+    print(md)
+    print(f"wrote {args.out} and {md_path}")
+    if not args.no_summary:
+        path = args.summary or os.path.join("assets", "results", f"{experiment}.json")
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(doc, f, indent=2)
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""``python -m agents.experiment``: the plans of the named experiments, and a tiny two-agent experiment
+run for real, skipped when finished, resumed when its budget grows, then plotted."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents import experiment as ex
+from agents import plot
+from runtime_helpers import tiny_cli_args
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_experiment_plans_valid_commands(tmp_path):
+    from agents.runtime.cli import resolve
+
+    for e in ex.EXPERIMENTS.values():
+        runs = ex.plan(e, str(tmp_path))
+        assert len(runs) == len(e.variants) * len(e.seeds)
+        assert len({r.run_dir for r in runs}) == len(runs)
+        for r in runs[: len(e.variants)]:
+            config = resolve(r.variant.agent, "", list(r.command[3:]))  # exits 2 on a bad option
+            assert config.env_id == e.env_id and config.run_dir == r.run_dir
+            assert config.total_env_steps == r.variant.total_env_steps
+
+
+def test_required_experiments_exist():
+    assert {"imaze9", "imaze15", "metafetch", "dprl", "value-distill"} <= set(ex.EXPERIMENTS)
+    assert {v.agent for v in ex.EXPERIMENTS["imaze9"].variants} == {"ald", "lstm", "gtrxl", "asymm_ac"}
+
+
+def test_plan_filters_and_scales(tmp_path):
+    e = ex.EXPERIMENTS["imaze9"]
+    runs = ex.plan(e, str(tmp_path), seeds=[5], only=["lstm"], budget_scale=0.5)
+    assert [(r.variant.agent, r.seed) for r in runs] == [("lstm", 5)]
+    assert runs[0].command[runs[0].command.index("--total-env-steps") + 1] == str(e.variants[1].total_env_steps // 2)
+    with pytest.raises(ValueError, match="nope"):
+        ex.plan(e, str(tmp_path), only=["nope"])
+
+
+def test_cli_errors_and_dry_run(tmp_path):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "agents.experiment", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+
+    bad = cli("nope")
+    assert bad.returncode == 2 and "unknown experiment" in bad.stderr
+    dry = cli("imaze9", "--dry-run", "--runs-dir", str(tmp_path), "--seeds", "0")
+    assert dry.returncode == 0, dry.stderr
+    assert len(dry.stdout.strip().splitlines()) == 4 and "agents.gtrxl" in dry.stdout
+    assert not os.listdir(tmp_path)
+    wrong_option = cli("imaze9", "--dry-run", "--runs-dir", str(tmp_path), "--learning-rate", "-1")
+    assert wrong_option.returncode == 2 and "learning-rate" in wrong_option.stderr
+
+
+def test_tiny_experiment_runs_skips_resumes_and_plots(tmp_path, monkeypatch):
+    common = tuple(a for a in tiny_cli_args(tmp_path, "unused", total_env_steps=1600)
+                   if a not in ("--runs-dir", str(tmp_path), "--name", "unused", "--no-progress"))
+    steps_at = common.index("--total-env-steps")
+    common = common[:steps_at] + common[steps_at + 2:]
+    tiny = ex.Experiment("tiny", "smoke test", "MemoryEnvs/IMaze-9x9-v0",
+                         (ex.Variant("ald", "ald", 1600), ex.Variant("lstm", "lstm", 1600)), seeds=(0,), args=common)
+    lines = []
+    assert ex.execute(ex.plan(tiny, str(tmp_path)), jobs=2, log=lines.append) == 0
+    for label in ("ald", "lstm"):
+        run_dir = tmp_path / "tiny" / f"{label}-s0"
+        assert ex.run_state(str(run_dir), 1600) == "done"
+        assert json.loads((run_dir / "config.json").read_text())["total_env_steps"] == 1600
+    assert sum("[ok]" in line for line in lines) == 2
+
+    lines.clear()
+    assert ex.execute(ex.plan(tiny, str(tmp_path)), log=lines.append) == 0
+    assert sum("[done]" in line for line in lines) == 2 and not any("start" in line for line in lines)
+
+    lines.clear()
+    longer = ex.plan(tiny, str(tmp_path), only=["lstm"], budget_scale=2)
+    assert "--resume" in ex.command_for(longer[0])
+    assert ex.execute(longer, log=lines.append) == 0
+    assert any(" resume " in line for line in lines)
+    rows = plot.read_rows(str(tmp_path / "tiny" / "lstm-s0"))
+    assert rows[-1]["env_steps"] >= 3200 and rows[-1]["learner_steps"] > 0
+    assert [r["env_steps"] for r in rows] == sorted(r["env_steps"] for r in rows)
+
+    out = tmp_path / "tiny.png"
+    summary = tmp_path / "tiny.json"
+    assert plot.main([str(tmp_path / "tiny"), "--out", str(out), "--summary", str(summary)]) == 0
+    assert out.stat().st_size > 10_000
+    doc = json.loads(summary.read_text())
+    assert set(doc["agents"]) == {"ald", "lstm"}
+    assert doc["agents"]["lstm"]["seeds"][0]["env_steps"] >= 3200

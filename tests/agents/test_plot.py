@@ -1,0 +1,89 @@
+"""``python -m agents.plot`` on fixture run directories with known curves: time to 0.95, plateau
+steps, resumed rows, the table and the summary file."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents import plot
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_run(root: Path, name: str, agent: str, seed: int, rows: list[dict]) -> Path:
+    run = root / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"agent": agent, "seed": seed, "name": name, "total_env_steps": 1000,
+                                                 "env_id": "MemoryEnvs/IMaze-9x9-v0"}))
+    with open(run / "metrics.jsonl", "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    return run
+
+
+def row(steps, wall, success, episodes=500, waiting=10.0, final=False):
+    return {"env_steps": steps, "wall_clock_s": wall, "success_rate": success, "episode_return": success,
+            "episodes": episodes, "learner_waiting_pct": waiting, "actor_sps": 1000.0, "env_sps": 100.0,
+            "final": final}
+
+
+@pytest.fixture
+def experiment(tmp_path) -> Path:
+    root = tmp_path / "exp"
+    write_run(root, "ald-s0", "ald", 0, [row(0, 0, None, 0), row(100, 10, 0.5, 50), row(200, 20, 0.96, 90),
+                                         row(300, 30, 0.5), row(400, 40, 0.97), row(500, 50, 0.99, final=True)])
+    # resumed after a kill at 300: the rows at 300 and 400 written before the kill are superseded
+    write_run(root, "ald-s1", "ald", 1, [row(100, 10, 0.1), row(200, 20, 0.45), row(300, 30, 0.7),
+                                         row(400, 40, 0.9), row(300, 31, 0.55), row(400, 41, 0.95),
+                                         row(500, 51, 1.0, final=True)])
+    write_run(root, "lstm-s0", "lstm", 0, [row(100, 1, 0.0), row(200, 2, 0.5), row(300, 3, 0.5, final=True)])
+    (root / "not-a-run").mkdir()
+    return root
+
+
+def test_metrics_of_fixture_runs(experiment):
+    runs = {(r.label, r.seed): r for r in map(plot.load_run, plot.find_runs([str(experiment)]))}
+    assert set(runs) == {("ald", 0), ("ald", 1), ("lstm", 0)}
+    # 0.96 at 200 steps came from 90 episodes only: the first row over 100 episodes counts
+    assert plot.time_to(runs["ald", 0]) == (400.0, 40.0)
+    assert list(runs["ald", 1].env_steps) == [100, 200, 300, 400, 500]
+    assert plot.time_to(runs["ald", 1]) == (400.0, 41.0)
+    assert plot.time_to(runs["lstm", 0]) == (None, None)
+    assert plot.plateau_steps(runs["ald", 1]) == 200.0  # intervals starting at 0.45 and 0.55
+    assert plot.plateau_steps(runs["lstm", 0]) == 100.0
+    assert plot.mean_rate(runs["ald", 0], "learner_waiting_pct") == 10.0
+
+
+def test_cli_writes_plot_table_and_summary(experiment, tmp_path):
+    out = tmp_path / "assets" / "exp.png"
+    summary = tmp_path / "results" / "exp.json"
+    result = subprocess.run([sys.executable, "-m", "agents.plot", str(experiment), "--out", str(out),
+                             "--summary", str(summary)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 20_000
+    table = out.with_suffix(".md").read_text()
+    assert table.splitlines()[0].startswith("| agent |") and "| ald | 2 |" in table and "| lstm | 1 |" in table
+    doc = json.loads(summary.read_text())
+    assert doc["experiment"] == "exp"
+    ald = {s["seed"]: s for s in doc["agents"]["ald"]["seeds"]}
+    assert ald[0]["env_steps_to_095"] == 400.0 and ald[0]["wall_clock_to_095_s"] == 40.0
+    assert doc["agents"]["lstm"]["seeds"][0]["env_steps_to_095"] is None
+
+
+def test_default_summary_path_is_assets_results(experiment, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert plot.main([str(experiment), "--out", "x.png"]) == 0
+    assert json.loads((tmp_path / "assets" / "results" / "exp.json").read_text())["agents"]["lstm"]
+
+
+def test_errors(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "agents.plot", str(tmp_path / "missing"), "--out", "x.png"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "does not exist" in result.stderr
+    (tmp_path / "empty").mkdir()
+    result = subprocess.run([sys.executable, "-m", "agents.plot", str(tmp_path / "empty"), "--out", "x.png"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "no run directories" in result.stderr
