@@ -57,11 +57,14 @@ def _four_agents(steps: dict[str, int], args: dict[str, tuple[str, ...]] | None 
     return tuple(Variant(agent, agent, steps[agent], args.get(agent, ())) for agent in AGENTS)
 
 
+SOLVED = ("--stop-success-rate", "0.95")  # I-Maze 9x9 runs end once solved: the steps after tell nothing new
+
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment(
         "imaze9", "Fig. 1 and 4: all four agents on I-Maze 9x9 (success vs env steps and wall-clock)",
         "MemoryEnvs/IMaze-9x9-v0",
-        _four_agents({"ald": 4_000_000, "lstm": 20_000_000, "gtrxl": 3_000_000, "asymm_ac": 8_000_000})),
+        _four_agents({"ald": 8_000_000, "lstm": 12_000_000, "gtrxl": 8_000_000, "asymm_ac": 8_000_000}),
+        args=SOLVED),
     Experiment(
         "imaze15", "Fig. 6 centre/right: all four agents on I-Maze 15x15 (per-seed curves, 0.5 plateau)",
         "MemoryEnvs/IMaze-15x15-v0",
@@ -77,7 +80,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment(
         "value-distill", "Fig. 6 left: ALD on I-Maze 9x9 with value distillation (alpha_V 0.1) and without (0)",
         "MemoryEnvs/IMaze-9x9-v0",
-        tuple(Variant(f"ald-alphav{a}", "ald", 4_000_000, ("--alpha-v", str(a))) for a in ("0.1", "0"))),
+        tuple(Variant(f"ald-alphav{a}", "ald", 8_000_000, ("--alpha-v", str(a))) for a in ("0.1", "0")),
+        args=SOLVED),
 )}
 
 
@@ -118,15 +122,19 @@ def plan(experiment: Experiment, runs_dir: str, seeds=None, only=None, budget_sc
 
 
 def run_state(run_dir: str, total_env_steps: int) -> str:
-    """``new`` (nothing there), ``done`` (ended at its budget) or ``resume`` (stopped early)."""
+    """``new`` (nothing there), ``done`` (ended at its budget or its ``--stop-success-rate``) or
+    ``resume`` (stopped early)."""
     if not os.path.exists(os.path.join(run_dir, "config.json")):
         return "new"
     from agents.runtime import checkpoint
 
     if not checkpoint.list_checkpoints(run_dir):
         return "new"  # stopped before its first checkpoint: start again from scratch
+    with open(os.path.join(run_dir, "config.json")) as f:
+        target = json.load(f).get("stop_success_rate") or 0.0
     last = _last_row(os.path.join(run_dir, "metrics.jsonl"))
-    if last and last.get("final") and last.get("env_steps", 0) >= total_env_steps:
+    if last and last.get("final") and (last.get("env_steps", 0) >= total_env_steps
+                                       or (target and (last.get("success_rate") or 0.0) >= target)):
         return "done"
     return "resume"
 
@@ -150,9 +158,8 @@ def command_for(run: Run) -> list[str]:
     """The command to start or continue ``run`` now (``--resume`` if it has a checkpoint)."""
     steps = int(run.command[run.command.index("--total-env-steps") + 1])
     state = run_state(run.run_dir, steps)
-    if state == "resume":
-        return [sys.executable, "-m", f"agents.{run.variant.agent}", "--resume", run.run_dir,
-                "--total-env-steps", str(steps), *run.command[run.command.index("--name") + 2:]]
+    if state == "resume":  # the run's options again (they win over its saved config.json), from its checkpoint
+        return [*run.command, "--resume", run.run_dir]
     return list(run.command)
 
 
@@ -238,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         for e in EXPERIMENTS.values():
             print(f"{e.name}: {e.description}\n  env {e.env_id}, seeds {list(e.seeds)}")
             for v in e.variants:
-                print(f"    {v.label:14s} python -m agents.{v.agent} {' '.join(v.args)} ({v.total_env_steps:,} env steps)")
+                options = " ".join(v.args)
+                print(f"    {v.label:14s} python -m agents.{v.agent} {options} ({v.total_env_steps:,} env steps)")
         return 0 if args.list else 2
     if args.name not in EXPERIMENTS:
         parser.error(f"unknown experiment {args.name!r}; choose from {sorted(EXPERIMENTS)}")

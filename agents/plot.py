@@ -191,7 +191,8 @@ def table(doc: dict) -> str:
             f"{_fmt(_mean([x['actor_sps'] for x in s]))} | {_fmt(_mean([x['env_sps'] for x in s]))} | "
             f"{_fmt(_mean([x['final_success_rate'] for x in s]), 2)} | {len(reached)}/{len(s)} | "
             f"{_fmt(_mean([x['env_steps_to_095'] for x in reached]))} | "
-            f"{'—' if wall is None else f'{wall / 60:.1f} min'} | {_fmt(_mean([x['plateau_env_steps'] for x in s]))} |")
+            f"{'—' if wall is None else f'{wall / 60:.1f} min'} | "
+            f"{_fmt(_mean([x['plateau_env_steps'] for x in s]))} |")
     return "\n".join(lines)
 
 
@@ -230,7 +231,8 @@ def plot(groups: dict[str, list[RunCurve]], doc: dict, out: str, title: str = ""
                     ax.plot(x, y, color=colour, alpha=0.35, linewidth=0.8)
                 if xs:
                     gx, gy = _mean_curve(xs, ys)
-                    ax.plot(gx, gy, color=colour, linewidth=2.2, label=f"{label} ({len(runs)} seeds)")
+                    seeds = f"{len(runs)} seed" + ("s" if len(runs) > 1 else "")
+                    ax.plot(gx, gy, color=colour, linewidth=2.2, label=f"{label} ({seeds})")
                 ax.set_xlabel(xname)
                 ax.set_ylabel(name)
                 ax.grid(alpha=0.3)

@@ -77,6 +77,14 @@ class RunStats:
         if metrics:
             self.latest.update(metrics)
 
+    def finished(self) -> bool:
+        """The run has reached its env-step budget or its ``stop_success_rate`` (over 100 full episodes)."""
+        c = self.config
+        if self.env_steps >= c.total_env_steps:
+            return True
+        return (c.stop_success_rate > 0 and len(self.successes) == self.successes.maxlen
+                and sum(self.successes) >= c.stop_success_rate * len(self.successes))
+
     def wall_clock(self) -> float:
         return self.elapsed_before + time.monotonic() - self.start
 

@@ -110,7 +110,7 @@ class Supervisor:
             while not (self.failure or self.interrupted):
                 self.drain_events()
                 self.check_processes()
-                if self.stats.env_steps >= c.total_env_steps:
+                if self.stats.finished():
                     break
                 if time.monotonic() - last_log >= c.log_seconds:
                     self.log()

@@ -25,7 +25,7 @@ from agents.runtime.system import actor_seed, build_actor_model, build_models, s
 
 
 def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) -> RunStats:
-    """Train until ``total_env_steps`` (or ``stop()``); returns the final statistics."""
+    """Train until ``total_env_steps`` or ``stop_success_rate`` (or ``stop()``); returns the final statistics."""
     torch_threads(config.learner_threads or os.cpu_count() or 1)
     device = select_device(config.device)
     actor_model, learner_model = build_models(config)
@@ -65,7 +65,7 @@ def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) 
         if progress is not None:
             progress(row)
 
-    while stats.env_steps < config.total_env_steps and not stop():
+    while not stats.finished() and not stop():
         for actor in actors:
             trajectory = actor.rollout()
             stats.add_env_steps(trajectory.env_steps)

@@ -1,5 +1,6 @@
 """Runtime roles in isolation: trajectory schema, batching, learner-runner memory, HOGWILD!, checkpoints."""
 
+import json
 import os
 
 import numpy as np
@@ -247,3 +248,37 @@ def test_malicious_pickle_checkpoint_is_refused(tmp_path):
 
 def test_no_checkpoint(tmp_path):
     assert checkpoint.load_latest(str(tmp_path)) == (None, None)
+
+
+def test_run_finishes_at_budget_or_at_the_stop_success_rate():
+    from types import SimpleNamespace
+
+    from agents.runtime.metrics import RunStats
+
+    def episodes(successes):
+        return [SimpleNamespace(ret=float(s), success=bool(s)) for s in successes]
+
+    stats = RunStats(tiny_config(total_env_steps=1000, stop_success_rate=0.9))
+    stats.add_episodes(episodes([1] * 99))
+    assert not stats.finished()  # 99 episodes are not yet a full window of 100
+    stats.add_episodes(episodes([0]))
+    assert stats.finished()  # 99 of the last 100
+    stats.add_episodes(episodes([0] * 10))
+    assert not stats.finished()
+    stats.add_env_steps(1000)
+    assert stats.finished()
+    never = RunStats(tiny_config(total_env_steps=1000))
+    never.add_episodes(episodes([1] * 200))
+    assert not never.finished()
+
+
+def test_default_preset_is_the_tuned_cpu_setting_and_paper_preset_the_paper():
+    from agents.runtime.cli import resolve
+
+    default = resolve("ald", "", [])
+    assert (default.learning_rate, default.popart_decay) == (1e-3, 3e-3)
+    assert json.loads(default.learner_overrides) == {"d_model": 128, "num_heads": 4}
+    paper = resolve("ald", "", ["--preset", "paper"])
+    assert (paper.learning_rate, paper.popart_decay, paper.learner_overrides) == (1e-4, 3e-4, "")
+    assert (paper.num_actors, paper.num_distill, paper.batch_size) == (30, 8, 64)
+    assert resolve("ald", "", ["--learning-rate", "5e-4"]).learning_rate == 5e-4
