@@ -93,6 +93,7 @@ class Run:
     variant: Variant
     seed: int
     run_dir: str
+    total_env_steps: int
     command: tuple[str, ...]
 
 
@@ -117,7 +118,7 @@ def plan(experiment: Experiment, runs_dir: str, seeds=None, only=None, budget_sc
             command = (sys.executable, "-m", f"agents.{v.agent}", "--env-id", experiment.env_id,
                        *experiment.args, *v.args, "--seed", str(seed), "--total-env-steps", str(steps),
                        "--runs-dir", root, "--name", name, *extra)
-            runs.append(Run(experiment.name, v, seed, run_dir, command))
+            runs.append(Run(experiment.name, v, seed, run_dir, steps, command))
     return runs
 
 
@@ -156,9 +157,7 @@ def _last_row(path: str) -> dict | None:
 
 def command_for(run: Run) -> list[str]:
     """The command to start or continue ``run`` now (``--resume`` if it has a checkpoint)."""
-    steps = int(run.command[run.command.index("--total-env-steps") + 1])
-    state = run_state(run.run_dir, steps)
-    if state == "resume":  # the run's options again (they win over its saved config.json), from its checkpoint
+    if run_state(run.run_dir, run.total_env_steps) == "resume":  # the run's options again (they win over its saved config.json), from its checkpoint
         return [*run.command, "--resume", run.run_dir]
     return list(run.command)
 
@@ -168,8 +167,7 @@ def execute(runs: list[Run], jobs: int = 1, log=print) -> int:
     running ones (each writes a final checkpoint) and returns; the next invocation resumes them."""
     pending = []
     for run in runs:
-        steps = int(run.command[run.command.index("--total-env-steps") + 1])
-        if run_state(run.run_dir, steps) == "done":
+        if run_state(run.run_dir, run.total_env_steps) == "done":
             log(f"[done]    {run.run_dir}")
         else:
             pending.append(run)

@@ -9,10 +9,12 @@ Arguments are run directories (``config.json`` + ``metrics.jsonl``) or directori
 
 Writes
 - ``--out`` (PNG): success rate and episode return against env steps and against wall-clock,
-  the mean over seeds (thick) and every seed (thin), plus bars of the env steps spent on the 0.5
+  the mean over seeds (thick; a seed stopped by ``--stop-success-rate`` counts at its last
+  value after it stopped) and every seed (thin), plus bars of the env steps spent on the 0.5
   plateau (Fig. 6 right) and of env steps per second;
-- ``<out>.md``: the markdown table (also printed): learner waiting %, actor and env SPS, final
-  success, time to 0.95 success in env steps and wall-clock, plateau steps;
+- ``<out>.md``: two markdown tables (also printed): per curve, learner waiting %, actor and env
+  SPS, final success, mean time to 0.95 success in env steps and wall-clock, plateau steps; and
+  per run, the time to 0.95 or how far the run got;
 - ``--summary`` (default ``assets/results/<experiment>.json``): per curve and seed, the env steps
   and wall-clock seconds of the first metrics row with success >= 0.95 over the last 100 episodes
   (``null`` if the run never got there), the final success and the plateau steps.
@@ -54,6 +56,7 @@ class RunCurve:
     episode_return: np.ndarray
     episodes: np.ndarray
     rates: list[dict]  # rows used for rate averages
+    stopped_solved: bool = False  # ended by its --stop-success-rate
 
 
 def find_runs(paths: list[str]) -> list[str]:
@@ -106,11 +109,13 @@ def load_run(path: str) -> RunCurve:
     wall = col("wall_clock_s")
     start = 0.1 * (wall[-1] if len(wall) else 0.0)
     rates = [r for r in rows if not r.get("final") and r["wall_clock_s"] >= start]
+    target = config.get("stop_success_rate") or 0.0
+    stopped_solved = bool(target and rows and rows[-1].get("final") and (rows[-1].get("success_rate") or 0) >= target)
     return RunCurve(path=path, label=_SEED_SUFFIX.sub("", name), seed=int(config.get("seed", 0)),
                     agent=config.get("agent", "?"), env_id=config.get("env_id", "?"),
                     total_env_steps=int(config.get("total_env_steps", 0)), env_steps=col("env_steps"),
                     wall_clock=wall, success=col("success_rate"), episode_return=col("episode_return"),
-                    episodes=col("episodes"), rates=rates)
+                    episodes=col("episodes"), rates=rates, stopped_solved=stopped_solved)
 
 
 def time_to(run: RunCurve, threshold: float = THRESHOLD) -> tuple[float | None, float | None]:
@@ -196,14 +201,33 @@ def table(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def _mean_curve(xs: list[np.ndarray], ys: list[np.ndarray], points: int = 200):
-    """Mean of per-seed curves on a common grid, up to the shortest run (no extrapolation)."""
-    end = min(x[-1] for x in xs)
-    grid = np.linspace(0, end, points)
+def seed_table(doc: dict) -> str:
+    """Markdown: one row per run (time to 0.95 per seed, or how far the run got without it)."""
+    lines = ["| agent | seed | env steps to 0.95 | wall-clock to 0.95 | run length (env steps, wall-clock) | "
+             "final success |", "|---|---|---|---|---|---|"]
+    for label, entry in doc["agents"].items():
+        for x in entry["seeds"]:
+            wall = x["wall_clock_to_095_s"]
+            lines.append(f"| {label} | {x['seed']} | {_fmt(x['env_steps_to_095'])} | "
+                         f"{'not reached' if wall is None else f'{wall / 60:.1f} min'} | "
+                         f"{_fmt(x['env_steps'])}, {x['wall_clock_s'] / 60:.1f} min | "
+                         f"{_fmt(x['final_success_rate'], 2)} |")
+    return "\n".join(lines)
+
+
+def _mean_curve(xs: list[np.ndarray], ys: list[np.ndarray], held: list[bool], points: int = 200):
+    """Mean of per-seed curves on a common grid. A run that ended because it was solved
+    (``--stop-success-rate``) is held at its last value; any other run counts up to its own end
+    only, and the grid stops at the shortest such run (no extrapolation of unfinished runs)."""
+    open_ends = [x[-1] for x, h in zip(xs, held) if not h]
+    grid = np.linspace(0, min(open_ends) if open_ends else max(x[-1] for x in xs), points)
     stacked = []
-    for x, y in zip(xs, ys):
+    for x, y, h in zip(xs, ys, held):
         ok = ~np.isnan(y)
-        stacked.append(np.interp(grid, x[ok], y[ok], left=np.nan) if ok.sum() > 1 else np.full(points, np.nan))
+        if ok.sum() < 2:
+            stacked.append(np.full(points, np.nan))
+            continue
+        stacked.append(np.interp(grid, x[ok], y[ok], left=np.nan, right=y[ok][-1] if h else np.nan))
     stacked = np.array(stacked)
     counts = (~np.isnan(stacked)).sum(axis=0)
     total = np.nansum(stacked, axis=0)
@@ -230,7 +254,7 @@ def plot(groups: dict[str, list[RunCurve]], doc: dict, out: str, title: str = ""
                 for x, y in zip(xs, ys):
                     ax.plot(x, y, color=colour, alpha=0.35, linewidth=0.8)
                 if xs:
-                    gx, gy = _mean_curve(xs, ys)
+                    gx, gy = _mean_curve(xs, ys, [r.stopped_solved for r in runs if len(r.env_steps)])
                     seeds = f"{len(runs)} seed" + ("s" if len(runs) > 1 else "")
                     ax.plot(gx, gy, color=colour, linewidth=2.2, label=f"{label} ({seeds})")
                 ax.set_xlabel(xname)
@@ -283,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     doc["experiment"] = experiment
     env_ids = sorted({r.env_id for r in runs})
     plot(groups, doc, args.out, args.title if args.title is not None else ", ".join(env_ids))
-    md = table(doc)
+    md = table(doc) + "\n\n" + seed_table(doc)
     md_path = os.path.splitext(args.out)[0] + ".md"
     with open(md_path, "w") as f:
         f.write(md + "\n")

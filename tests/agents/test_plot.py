@@ -87,3 +87,14 @@ def test_errors(tmp_path):
     result = subprocess.run([sys.executable, "-m", "agents.plot", str(tmp_path / "empty"), "--out", "x.png"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no run directories" in result.stderr
+
+
+def test_mean_curve_holds_solved_runs_and_never_extrapolates_open_ones():
+    import numpy as np
+
+    xs = [np.array([0.0, 1, 2]), np.array([0.0, 1, 2, 3, 4])]
+    ys = [np.array([0.0, 0.5, 1.0]), np.zeros(5)]
+    grid, mean = plot._mean_curve(xs, ys, held=[True, False], points=5)
+    assert list(grid) == [0, 1, 2, 3, 4] and list(mean) == [0, 0.25, 0.5, 0.5, 0.5]
+    grid, mean = plot._mean_curve(xs, ys, held=[False, False], points=3)
+    assert list(grid) == [0, 1, 2] and list(mean) == [0, 0.25, 0.5]
