@@ -157,7 +157,8 @@ def _last_row(path: str) -> dict | None:
 
 def command_for(run: Run) -> list[str]:
     """The command to start or continue ``run`` now (``--resume`` if it has a checkpoint)."""
-    if run_state(run.run_dir, run.total_env_steps) == "resume":  # the run's options again (they win over its saved config.json), from its checkpoint
+    if run_state(run.run_dir, run.total_env_steps) == "resume":
+        # the run's own options again: given options win over the saved config.json
         return [*run.command, "--resume", run.run_dir]
     return list(run.command)
 

@@ -110,7 +110,8 @@ def load_run(path: str) -> RunCurve:
     start = 0.1 * (wall[-1] if len(wall) else 0.0)
     rates = [r for r in rows if not r.get("final") and r["wall_clock_s"] >= start]
     target = config.get("stop_success_rate") or 0.0
-    stopped_solved = bool(target and rows and rows[-1].get("final") and (rows[-1].get("success_rate") or 0) >= target)
+    last = rows[-1] if rows else {}
+    stopped_solved = bool(target and last.get("final") and (last.get("success_rate") or 0) >= target)
     return RunCurve(path=path, label=_SEED_SUFFIX.sub("", name), seed=int(config.get("seed", 0)),
                     agent=config.get("agent", "?"), env_id=config.get("env_id", "?"),
                     total_env_steps=int(config.get("total_env_steps", 0)), env_steps=col("env_steps"),
