@@ -65,7 +65,8 @@ class RunConfig:
     replay_capacity: int = _f(256, "replay FIFO size in batches")
     distill_ratio: float = _f(2.0, "at most this many distill steps per learner step (serial runner: exactly, rounded)")
 
-    total_env_steps: int = _f(2_000_000, "stop after this many env steps")
+    total_env_steps: int = _f(6_000_000, "stop after this many env steps (the default preset solves I-Maze 9x9 "
+                                          "in 3-5M, README Results)")
     stop_success_rate: float = _f(0.0, "also stop once the success rate over the last 100 episodes reaches this "
                                        "(0 = never; experiments use it to skip steps after a task is solved)")
     seed: int = _f(0, "seed of envs, models and sampling")
