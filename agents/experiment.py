@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 
 from agents.runtime.config import AGENTS
+from agents.runtime.metrics import read_rows, stopped_solved
 
 
 @dataclass(frozen=True)
@@ -132,27 +133,12 @@ def run_state(run_dir: str, total_env_steps: int) -> str:
     if not checkpoint.list_checkpoints(run_dir):
         return "new"  # stopped before its first checkpoint: start again from scratch
     with open(os.path.join(run_dir, "config.json")) as f:
-        target = json.load(f).get("stop_success_rate") or 0.0
-    last = _last_row(os.path.join(run_dir, "metrics.jsonl"))
-    if last and last.get("final") and (last.get("env_steps", 0) >= total_env_steps
-                                       or (target and (last.get("success_rate") or 0.0) >= target)):
+        config = json.load(f)
+    rows = read_rows(run_dir)
+    last = rows[-1] if rows else {}
+    if last.get("final") and (last["env_steps"] >= total_env_steps or stopped_solved(config, rows)):
         return "done"
     return "resume"
-
-
-def _last_row(path: str) -> dict | None:
-    if not os.path.exists(path):
-        return None
-    last = None
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line:
-                try:
-                    last = json.loads(line)
-                except json.JSONDecodeError:  # a row cut short by a kill
-                    continue
-    return last
 
 
 def command_for(run: Run) -> list[str]:
@@ -196,7 +182,7 @@ def execute(runs: list[Run], jobs: int = 1, log=print) -> int:
                     continue
                 active.remove(item)
                 logfile.close()
-                last = _last_row(os.path.join(run.run_dir, "metrics.jsonl")) or {}
+                last = (read_rows(run.run_dir) or [{}])[-1]
                 success = last.get("success_rate")
                 status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see {logfile.name})"
                 failed += proc.returncode != 0

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents.runtime.metrics import read_rows, stopped_solved
+
 THRESHOLD = 0.95
 PLATEAU = (0.4, 0.6)
 _SEED_SUFFIX = re.compile(r"-s\d+$")
@@ -75,27 +77,6 @@ def find_runs(paths: list[str]) -> list[str]:
     return found
 
 
-def read_rows(path: str) -> list[dict]:
-    """``metrics.jsonl`` rows, keeping for each env-step count only the newest write (after a
-    resume the counters restart from the checkpoint, so older rows beyond it are superseded)."""
-    rows: list[dict] = []
-    metrics = os.path.join(path, "metrics.jsonl")
-    if not os.path.exists(metrics):
-        return rows
-    with open(metrics) as f:
-        for line in f:
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:  # a line cut short by a kill
-                continue
-            while rows and rows[-1]["env_steps"] >= row["env_steps"] and not rows[-1].get("final"):
-                rows.pop()
-            while rows and rows[-1]["env_steps"] > row["env_steps"]:
-                rows.pop()
-            rows.append(row)
-    return rows
-
-
 def load_run(path: str) -> RunCurve:
     with open(os.path.join(path, "config.json")) as f:
         config = json.load(f)
@@ -109,14 +90,11 @@ def load_run(path: str) -> RunCurve:
     wall = col("wall_clock_s")
     start = 0.1 * (wall[-1] if len(wall) else 0.0)
     rates = [r for r in rows if not r.get("final") and r["wall_clock_s"] >= start]
-    target = config.get("stop_success_rate") or 0.0
-    last = rows[-1] if rows else {}
-    stopped_solved = bool(target and last.get("final") and (last.get("success_rate") or 0) >= target)
     return RunCurve(path=path, label=_SEED_SUFFIX.sub("", name), seed=int(config.get("seed", 0)),
                     agent=config.get("agent", "?"), env_id=config.get("env_id", "?"),
                     total_env_steps=int(config.get("total_env_steps", 0)), env_steps=col("env_steps"),
                     wall_clock=wall, success=col("success_rate"), episode_return=col("episode_return"),
-                    episodes=col("episodes"), rates=rates, stopped_solved=stopped_solved)
+                    episodes=col("episodes"), rates=rates, stopped_solved=stopped_solved(config, rows))
 
 
 def time_to(run: RunCurve, threshold: float = THRESHOLD) -> tuple[float | None, float | None]:
@@ -312,14 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     md_path = os.path.splitext(args.out)[0] + ".md"
     with open(md_path, "w") as f:
         f.write(md + "\n")
-    print(md)
-    print(f"wrote {args.out} and {md_path}")
-    if not args.no_summary:
+    written = [args.out, md_path]
+    if not args.no_summary:  # every file is written before anything is printed (a closed pipe stops prints)
         path = args.summary or os.path.join("assets", "results", f"{experiment}.json")
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         with open(path, "w") as f:
             json.dump(doc, f, indent=2)
-        print(f"wrote {path}")
+        written.append(path)
+    print(md)
+    print(f"wrote {', '.join(written)}")
     return 0
 
 

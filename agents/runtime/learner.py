@@ -140,13 +140,13 @@ def learner_process(shared) -> None:
     from agents.runtime.batcher import Batcher
     from agents.runtime.channels import Counters, get, run_role
     from agents.runtime.state import checkpoint_payload
-    from agents.runtime.system import build_models, select_device
+    from agents.runtime.system import build_learner_model, select_device
 
     config = shared.config
     start = time.monotonic()
 
     def body():
-        learner = Learner(config, build_models(config)[1], select_device(config.device))
+        learner = Learner(config, build_learner_model(config), select_device(config.device))
         if shared.resume_path:
             learner.load(torch.load(shared.resume_path, map_location="cpu", weights_only=True)["learner"])
         batcher = None if config.uses_runner else Batcher(config.batch_size // config.envs_per_actor)

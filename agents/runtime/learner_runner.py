@@ -64,12 +64,12 @@ def runner_process(shared) -> None:
     from agents.models import map_nest
     from agents.runtime.batcher import Batcher
     from agents.runtime.channels import put, run_role
-    from agents.runtime.system import build_models, select_device
+    from agents.runtime.system import build_learner_model, select_device
 
     config = shared.config
 
     def body():
-        runner = LearnerRunner(build_models(config)[1], config.num_streams, select_device(config.device))
+        runner = LearnerRunner(build_learner_model(config), config.num_streams, select_device(config.device))
         batcher = Batcher(config.batch_size // config.envs_per_actor)
         while not shared.stop.is_set():
             if shared.runner_store.version != runner.version:

@@ -88,8 +88,8 @@ class RunStats:
     def wall_clock(self) -> float:
         return self.elapsed_before + time.monotonic() - self.start
 
-    def row(self) -> dict:
-        """A metrics row; rates are over the time since the previous row."""
+    def row(self, final: bool = False) -> dict:
+        """A metrics row; rates are over the time since the previous row (``final``: the run's last)."""
         now = time.monotonic()
         span = max(now - self._window_start, 1e-9)
         w = self._window
@@ -105,7 +105,7 @@ class RunStats:
             "dprl": distill_sps / learner_sps if learner_sps else None,
             "learner_waiting_pct": 100.0 * w["wait"] / (w["wait"] + w["busy"]) if w["wait"] + w["busy"] else None,
             "queue_depth": self.queue_depth, "actor_restarts": self.actor_restarts,
-            "agent": self.config.agent, "env_id": self.config.env_id, "seed": self.config.seed,
+            "agent": self.config.agent, "env_id": self.config.env_id, "seed": self.config.seed, "final": final,
         }
         for key, value in self.latest.items():
             row.setdefault(key, value)
@@ -123,6 +123,33 @@ class RunStats:
     def counters(self) -> dict[str, int | float]:
         return {"env_steps": self.env_steps, "learner_steps": self.learner_steps, "distill_steps": self.distill_steps,
                 "episodes": self.episodes, "wall_clock_s": self.wall_clock()}
+
+
+def read_rows(run_dir: str) -> list[dict]:
+    """A run's ``metrics.jsonl`` rows in env-step order. After a ``--resume`` the counters restart
+    from the checkpoint, so rows written before the stop at or beyond that point are superseded by
+    the newer ones; a line cut short by a kill is skipped."""
+    rows: list[dict] = []
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.exists(path):
+        return rows
+    with open(path) as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            while rows and rows[-1]["env_steps"] >= row["env_steps"]:
+                rows.pop()
+            rows.append(row)
+    return rows
+
+
+def stopped_solved(config: dict, rows: list[dict]) -> bool:
+    """Whether the run ended because it reached its ``stop_success_rate``."""
+    target = config.get("stop_success_rate") or 0.0
+    last = rows[-1] if rows else {}
+    return bool(target and last.get("final") and (last.get("success_rate") or 0.0) >= target)
 
 
 class MetricsWriter:

@@ -175,8 +175,7 @@ class Supervisor:
             self.start(name, actor_process, actor_id, self.actor_restarts[actor_id])
 
     def log(self, final: bool = False) -> None:
-        row = self.stats.row()
-        row["final"] = final
+        row = self.stats.row(final)
         self.writer.write(row)
         self.progress(row)
 

@@ -21,7 +21,7 @@ from agents.runtime.metrics import RunStats
 from agents.runtime.param_store import ParameterStore
 from agents.runtime.replay import Replay
 from agents.runtime.state import checkpoint_payload, torch_threads
-from agents.runtime.system import actor_seed, build_actor_model, build_models, select_device
+from agents.runtime.system import actor_seed, build_actor_model, build_learner_model, build_models, select_device
 
 
 def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) -> RunStats:
@@ -33,7 +33,7 @@ def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) 
     actor_store = ParameterStore(actor_model)
     runner = None
     if config.uses_runner:
-        runner = LearnerRunner(build_models(config)[1], config.num_streams, device)
+        runner = LearnerRunner(build_learner_model(config), config.num_streams, device)
         runner.load(learner.model.state_dict(), 0)
     stats = RunStats(config)
     payload, _ = checkpoint.load_latest(run_dir) if config.resume else (None, None)
@@ -59,8 +59,7 @@ def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) 
         checkpoint.save(run_dir, payload, stats.learner_steps)
 
     def log(final=False):
-        row = stats.row()
-        row["final"] = final
+        row = stats.row(final)
         writer.write(row)
         if progress is not None:
             progress(row)

@@ -42,6 +42,13 @@ def build_models(config, seed_offset: int = 0) -> tuple[torch.nn.Module, torch.n
     return actor, learner
 
 
+def build_learner_model(config) -> torch.nn.Module:
+    """Only the learner model, initialised exactly as :func:`build_models` initialises it."""
+    torch.manual_seed(config.seed)
+    obs_space, act_space = env_spaces(config)
+    return build(config.model_names()[1], obs_space, act_space, **config.model_overrides()[1])
+
+
 def build_actor_model(config) -> torch.nn.Module:
     """Only the model an actor runs (no transformer for ALD or Asymm. AC actors)."""
     obs_space, act_space = env_spaces(config)
