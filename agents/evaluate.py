@@ -4,9 +4,9 @@
 
 Only the actor model is built (no transformer for ALD or Asymm. AC), and it acts exactly as
 the actors of a run do: the batched vector env in ``next_step`` autoreset mode
-(:func:`agents.runtime.actor.make_envs`), the fastest policy for the model
-(:func:`agents.runtime.policies.make_policy`, numpy for LSTMs), sampled actions
-(:func:`~agents.runtime.policies.sample_actions`), or the most likely action with ``--greedy``.
+(:func:`agents.runtime.roles.actor.make_envs`), the fastest policy for the model
+(:func:`agents.runtime.roles.policies.make_policy`, numpy for LSTMs), sampled actions
+(:func:`~agents.runtime.roles.policies.sample_actions`), or the most likely action with ``--greedy``.
 
 Episodes are spread evenly over the envs *before* they start (env ``i`` runs a fixed quota),
 so short episodes are not over-represented as they would be by keeping the first N to end.
@@ -64,7 +64,7 @@ def load_run(run_dir: str):
 
 def load_actor(config, payload: dict):
     """The actor model of ``config`` with the checkpoint's actor parameters."""
-    from agents.runtime.system import build_actor_model
+    from agents.runtime.topology import build_actor_model
 
     model = build_actor_model(config)
     model.load_state_dict(payload["actor"])
@@ -72,7 +72,7 @@ def load_actor(config, payload: dict):
 
 
 def choose_actions(greedy: bool, rng: np.random.Generator) -> Callable[[np.ndarray], np.ndarray]:
-    from agents.runtime.policies import sample_actions
+    from agents.runtime.roles.policies import sample_actions
 
     if greedy:
         return lambda logits: np.argmax(logits, axis=1)
@@ -80,10 +80,10 @@ def choose_actions(greedy: bool, rng: np.random.Generator) -> Callable[[np.ndarr
 
 
 def run_episodes(config, model, episodes: int, num_envs: int, seed: int, greedy: bool) -> EpisodeStats:
-    """``episodes`` episodes of the actor policy on the batched env (as :class:`~agents.runtime.actor.Actor`
+    """``episodes`` episodes of the actor policy on the batched env (as :class:`~agents.runtime.roles.actor.Actor`
     steps it: ``first`` marks the observation after an autoreset step, whose action is ignored)."""
-    from agents.runtime.actor import EpisodeTracker, make_envs
-    from agents.runtime.policies import make_policy
+    from agents.runtime.roles.actor import EpisodeTracker, make_envs
+    from agents.runtime.roles.policies import make_policy
 
     num_envs = max(1, min(num_envs, episodes))
     quota = np.full(num_envs, episodes // num_envs) + (np.arange(num_envs) < episodes % num_envs)
@@ -115,7 +115,7 @@ def record_video(config, model, path: str, seed: int, greedy: bool) -> int:
     import gymnasium as gym
 
     import memory_envs  # noqa: F401  (registers the ids)
-    from agents.runtime.policies import make_policy
+    from agents.runtime.roles.policies import make_policy
 
     kwargs = config.env_overrides()
     if config.max_episode_steps:

@@ -158,9 +158,9 @@ def summarise_rows(agent: str, rows: Sequence[dict], options: dict, exit_code: O
         return sum(values) / len(values) if values else None
 
     averages = {key: mean(key) for key in SYSTEM_KEYS}
-    if agent == "ald":
-        learner, distill = averages["learner_sps"], averages["distill_sps"]
-        averages["dprl"] = distill / learner if learner and distill is not None else None
+    learner, distill = averages["learner_sps"], averages["distill_sps"]
+    if distill:  # only agents with distill processes report distill steps
+        averages["dprl"] = distill / learner if learner else None
     else:
         averages["distill_sps"] = averages["dprl"] = None
     last = rows[-1] if rows else {}

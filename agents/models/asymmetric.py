@@ -63,3 +63,6 @@ class AsymmetricActorCritic(RecurrentActorCritic):
         logits, _, policy_state = self.policy.forward_sequence(obs, state["policy"], done)
         _, values, value_state = self.value_net.forward_sequence(obs, state["value"], done)
         return logits, values, {"policy": policy_state, "value": value_state}
+
+    def policy_sequence(self, obs: torch.Tensor, state: Dict[str, Nest], done: Optional[torch.Tensor]) -> torch.Tensor:
+        return self.policy.forward_sequence(obs, state["policy"], done)[0]

@@ -94,6 +94,12 @@ class RecurrentActorCritic(nn.Module):
         raise NotImplementedError
 
 
+    def policy_sequence(self, obs: torch.Tensor, state: Nest, done: Optional[torch.Tensor]) -> torch.Tensor:
+        """Only the logits of :meth:`forward_sequence` (a model whose value comes from a separate
+        network, like the asymmetric pair, skips that network)."""
+        return self.forward_sequence(obs, state, done)[0]
+
+
 def done_mask(done: Optional[torch.Tensor], shape: Tuple[int, ...], device: torch.device) -> torch.Tensor:
     """``done`` as a bool tensor of ``shape`` on ``device`` (all False when None)."""
     if done is None:

@@ -62,7 +62,6 @@ class GTrXLConfig:
     the learner ~25% faster than 4 * d_model on a CPU)."""
     gate_bias: float = 2.0
     """Initial b_g: gates start close to the identity map."""
-    popart_decay: float = 3e-4
 
     def __post_init__(self):
         for name in ("num_layers", "d_model", "num_heads", "head_dim", "memory_length", "mlp_hidden"):
@@ -330,7 +329,7 @@ class GTrXLActorCritic(RecurrentActorCritic):
         self.encoder = BeamEncoder(obs_shape, (config.d_model,))
         self.transformer = GTrXL(config)
         self.policy_head = nn.Linear(config.d_model, self.num_actions)
-        self.value_head = PopArtValueHead(config.d_model, decay=config.popart_decay)
+        self.value_head = PopArtValueHead(config.d_model)
 
     def initial_state(self, batch_size: int) -> GTrXLState:
         return self.transformer.initial_state(batch_size, self.device)

@@ -28,8 +28,6 @@ class LSTMConfig:
     forget_bias: float = 1.0
     """Added to the forget gate's bias at init (Jozefowicz et al. 2015): memory survives the
     first updates instead of halving each step."""
-    popart_decay: float = 3e-4
-    """Step size of the PopArt statistics (paper Table 1)."""
 
     def __post_init__(self):
         if self.hidden_size < 1 or not self.encoder_sizes or min(self.encoder_sizes) < 1:
@@ -54,7 +52,7 @@ class LSTMActorCritic(RecurrentActorCritic):
         with torch.no_grad():
             self.cell.bias_ih[config.hidden_size : 2 * config.hidden_size] += config.forget_bias
         self.policy_head = nn.Linear(config.hidden_size, self.num_actions)
-        self.value_head = PopArtValueHead(config.hidden_size, decay=config.popart_decay)
+        self.value_head = PopArtValueHead(config.hidden_size)
 
     def initial_state(self, batch_size: int) -> LSTMState:
         zeros = torch.zeros(batch_size, self.config.hidden_size, device=self.device)

@@ -12,19 +12,20 @@ class PopArtValueHead(nn.Module):
     """A linear layer that predicts the value in normalised units, plus the target statistics.
 
     ``forward`` returns the normalised value ``V_norm = W h + b`` of shape ``[..., K]``; the
-    value in reward units is ``sigma * V_norm + mu`` (:meth:`denormalize`). :meth:`update`
-    moves the statistics toward a batch of targets and rescales ``W, b`` so that unnormalised
-    outputs are preserved. Statistics are buffers (saved in the state dict, moved by ``.to``).
+    value in reward units is ``sigma * V_norm + mu`` (:meth:`denormalize`). :meth:`apply`
+    installs new statistics and rescales ``W, b`` so that unnormalised outputs are preserved.
+    The head computes no statistics itself: their step size belongs to the run config (the
+    learner calls :func:`~agents.losses.popart_update` with ``--popart-decay``), so it has one
+    owner. Statistics are buffers (saved in the state dict, moved by ``.to``).
     """
 
     mu: torch.Tensor
     nu: torch.Tensor
     sigma: torch.Tensor
 
-    def __init__(self, in_features: int, num_outputs: int = 1, decay: float = 3e-4, min_sigma: float = 1e-4):
+    def __init__(self, in_features: int, num_outputs: int = 1, min_sigma: float = 1e-4):
         super().__init__()
         self.linear = nn.Linear(in_features, num_outputs)
-        self.decay = decay
         self.min_sigma = min_sigma
         self.register_buffer("mu", torch.zeros(num_outputs))
         self.register_buffer("nu", torch.ones(num_outputs))
@@ -48,18 +49,23 @@ class PopArtValueHead(nn.Module):
         return (values - self.mu) / self.sigma
 
     @torch.no_grad()
-    def update(self, targets: torch.Tensor) -> PopArtStats:
-        """Update the statistics with unnormalised ``targets`` and preserve the outputs.
+    def apply(self, new: PopArtStats) -> None:
+        """Install the statistics ``new`` and rescale ``W, b`` so unnormalised outputs are preserved.
 
-        Writes in place with ``copy_`` so parameters in shared memory stay shared. Returns the
-        new statistics (copies).
+        Writes in place with ``copy_`` so parameters in shared memory stay shared.
         """
         old = PopArtStats(self.mu.clone(), self.nu.clone(), self.sigma.clone())
-        new = popart_update(old.mu, old.nu, targets.detach(), self.decay, self.min_sigma)
         weight, bias = popart_preserve(self.linear.weight, self.linear.bias, old, new)
         self.linear.weight.copy_(weight)
         self.linear.bias.copy_(bias)
         self.mu.copy_(new.mu)
         self.nu.copy_(new.nu)
         self.sigma.copy_(new.sigma)
+
+    @torch.no_grad()
+    def update(self, targets: torch.Tensor, decay: float) -> PopArtStats:
+        """Move the statistics toward unnormalised ``targets`` at step size ``decay`` and preserve
+        the outputs; returns the new statistics (copies)."""
+        new = popart_update(self.mu, self.nu, targets.detach(), decay, self.min_sigma)
+        self.apply(new)
         return PopArtStats(new.mu.clone(), new.nu.clone(), new.sigma.clone())

@@ -10,6 +10,7 @@ file to older ones when a file is damaged. The newest ``keep`` files are kept.
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import tempfile
@@ -18,6 +19,7 @@ import warnings
 import torch
 
 PATTERN = "checkpoint-*.pt"
+FORMAT = 2
 _NUMBER = re.compile(r"checkpoint-(\d+)\.pt$")
 
 
@@ -65,3 +67,17 @@ def load_latest(run_dir: str) -> tuple[dict, str] | tuple[None, None]:
         except Exception as exc:  # damaged file or a refused (unsafe) payload
             warnings.warn(f"skipping checkpoint {path}: {type(exc).__name__}: {str(exc)[:200]}", stacklevel=2)
     return None, None
+
+
+def payload(config, learner_state: dict, actor_tensors: dict, counters: dict) -> dict:
+    """What a checkpoint holds: the learner (model, target network and its version, V-MPO
+    parameters, optimizer, steps), the actor parameters, and the run counters. The learner
+    runner's parameters are the target network's. Distill processes' Adam moments are not kept:
+    they restart from zero on resume."""
+    return {
+        "format": FORMAT,
+        "config": json.dumps(config.to_dict()),
+        "learner": learner_state,
+        "actor": {name: t.detach().clone() for name, t in actor_tensors.items()},
+        "counters": {k: (float(v) if k == "wall_clock_s" else int(v)) for k, v in counters.items()},
+    }

@@ -56,7 +56,7 @@ class RunConfig:
     eps_alpha: float = _f(0.004, "V-MPO KL constraint")
     target_period: int = _f(10, "K_L: learner steps between target-network refreshes (paper sweeps 1, 10, 100)")
     actor_refresh: int = _f(10, "K_A: distill steps (ald) or learner steps (baselines) between actor parameter refreshes")
-    popart_decay: float = _f(3e-4, "PopArt statistics step size")
+    popart_decay: float = _f(3e-4, "PopArt step size of the value statistics (the learner's value head has no other)")
     alpha_pi: float = _f(1.0, "ALD policy distillation weight")
     alpha_v: float = _f(0.1, "ALD value distillation weight (paper sweeps 0, 0.1, 1)")
     learner_kl_coef: float = _f(0.1, "weight of the learner's KL toward the actor (the bidirectional part of ALD)")
@@ -85,42 +85,12 @@ class RunConfig:
         return self.num_actors * self.envs_per_actor
 
     @property
-    def uses_runner(self) -> bool:
-        """Whether a learner runner tracks learner-side memory (ald, asymm_ac)."""
-        return self.agent in ("ald", "asymm_ac")
-
-    @property
-    def distills(self) -> bool:
-        return self.agent == "ald"
-
-    @property
     def run_name(self) -> str:
         return self.name or f"{self.agent}-{self.env_id.split('/')[-1]}-s{self.seed}"
 
     @property
     def run_dir(self) -> str:
         return self.resume or os.path.join(self.runs_dir, self.run_name)
-
-    def model_names(self) -> tuple[str, str]:
-        """``(actor model, learner model)`` names after defaults by env."""
-        imaze = "IMaze" in self.env_id
-        actor = self.actor_model or ("lstm-32" if imaze else "lstm-128")
-        learner = self.learner_model or ("gtrxl-2" if "IMaze-9x9" in self.env_id else "gtrxl-4")
-        hidden, layers = actor.split("-")[-1], learner.split("-")[-1]
-        return {
-            "ald": (actor, learner),
-            "lstm": (actor, actor),
-            "gtrxl": (learner, learner),
-            "asymm_ac": (f"asymm-{hidden}-{layers}", f"asymm-{hidden}-{layers}"),
-        }[self.agent]
-
-    def model_overrides(self) -> tuple[dict, dict]:
-        """``(actor overrides, learner overrides)`` for :func:`agents.models.build`; a model that is
-        both (the LSTM and GTrXL baselines, Asymm. AC) gets the overrides of its role(s)."""
-        actor = json.loads(self.actor_overrides) if self.actor_overrides else {}
-        learner = json.loads(self.learner_overrides) if self.learner_overrides else {}
-        return {"ald": (actor, learner), "lstm": (actor, actor), "gtrxl": (learner, learner),
-                "asymm_ac": ({**actor, **learner},) * 2}[self.agent]
 
     def env_overrides(self) -> dict:
         return json.loads(self.env_kwargs) if self.env_kwargs else {}
@@ -148,7 +118,9 @@ def default_preset() -> dict[str, Any]:
       machine, 1e-4 had not moved the policy after 1.4M env steps;
     - ``popart_decay`` 3e-3 (paper 3e-4): PopArt's sigma starts at 1 and only shrinks toward the
       small spread of sparse returns at this rate; until it has, a rare success's advantage is
-      lost in the value noise. 3e-3 halved the env steps the LSTM baseline took to find the goals;
+      lost in the value noise. 3e-3 halved the env steps the LSTM baseline took to find the goals
+      (measured while the head still moved its statistics at 3e-4 after each step; superseded
+      until re-tuned, README Results);
     - a GTrXL of width 128 (4 heads of 32; paper 256, 8 heads): the learner is the bottleneck
       of ALD on two cores and this is 3x cheaper per update (2.8k -> 8.4k agent steps/s).
     """
@@ -176,22 +148,6 @@ def validate(config: RunConfig) -> None:
     for name in positive:
         if getattr(config, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(config, name)}")
-    if config.num_distill < 1 and config.distills:
-        raise ValueError("--num-distill must be >= 1 for ald")
-    for name in ("learning_rate", "eta_init", "alpha_init", "eps_eta", "eps_alpha", "checkpoint_minutes", "log_seconds"):
-        if not getattr(config, name) > 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(config, name)}")
-    if not 0 <= config.stop_success_rate <= 1:
-        raise ValueError(f"--stop-success-rate must be in [0, 1], got {config.stop_success_rate}")
-    if not 0 < config.gamma <= 1:
-        raise ValueError(f"--gamma must be in (0, 1], got {config.gamma}")
-    if config.distill_ratio <= 0 and config.distills:
-        raise ValueError("--distill-ratio must be > 0 for ald")
-    if config.batch_size % config.envs_per_actor:
-        raise ValueError(f"--batch-size ({config.batch_size}) must be a multiple of --envs-per-actor "
-                         f"({config.envs_per_actor}): a batch is made of whole trajectories")
-    if config.device not in ("auto", "cpu", "cuda") and not config.device.startswith("cuda:"):
-        raise ValueError(f"--device must be auto, cpu or cuda[:N], got {config.device!r}")
     for name in ("actor_overrides", "learner_overrides", "env_kwargs"):
         text = getattr(config, name)
         if text:
@@ -201,13 +157,29 @@ def validate(config: RunConfig) -> None:
                 raise ValueError(f"--{name.replace('_', '-')} is not valid JSON: {exc}") from None
             if not isinstance(value, dict):
                 raise ValueError(f"--{name.replace('_', '-')} must be a JSON object")
+    from agents.runtime.topology import build_actor_model, build_learner_model, topology_of  # noqa: PLC0415 (torch)
+
+    distills = topology_of(config).distills
+    if config.num_distill < 1 and distills:
+        raise ValueError("--num-distill must be >= 1 for ald")
+    for name in ("learning_rate", "eta_init", "alpha_init", "eps_eta", "eps_alpha", "checkpoint_minutes", "log_seconds"):
+        if not getattr(config, name) > 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be > 0, got {getattr(config, name)}")
+    if not 0 <= config.stop_success_rate <= 1:
+        raise ValueError(f"--stop-success-rate must be in [0, 1], got {config.stop_success_rate}")
+    if not 0 < config.gamma <= 1:
+        raise ValueError(f"--gamma must be in (0, 1], got {config.gamma}")
+    if config.distill_ratio <= 0 and distills:
+        raise ValueError("--distill-ratio must be > 0 for ald")
+    if config.batch_size % config.envs_per_actor:
+        raise ValueError(f"--batch-size ({config.batch_size}) must be a multiple of --envs-per-actor "
+                         f"({config.envs_per_actor}): a batch is made of whole trajectories")
+    if config.device not in ("auto", "cpu", "cuda") and not config.device.startswith("cuda:"):
+        raise ValueError(f"--device must be auto, cpu or cuda[:N], got {config.device!r}")
     if config.resume and not os.path.isdir(config.resume):
         raise ValueError(f"--resume {config.resume!r} is not a run directory")
-    from agents.models import build  # noqa: PLC0415 (torch is heavy: import only when validating models)
-
-    env = gym.make(config.env_id, **config.env_overrides())
-    for model, overrides in zip(config.model_names(), config.model_overrides()):
-        build(model, env.observation_space, env.action_space, **overrides)
+    build_learner_model(config)
+    build_actor_model(config)
 
 
 def build_parser(agent: str, description: str) -> argparse.ArgumentParser:

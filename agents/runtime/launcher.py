@@ -49,7 +49,7 @@ def launch(config) -> int:
     progress = Progress(config, config.progress)
     try:
         if config.runner == "serial":
-            from agents.runtime.serial import run_serial
+            from agents.runtime.drivers.serial import run_serial
 
             # Ctrl-C / SIGTERM end the run after the current round, with a final checkpoint.
             interrupted = []
@@ -62,7 +62,7 @@ def launch(config) -> int:
                     signal.signal(sig, handler)
             code = 130 if interrupted else 0
         else:
-            from agents.runtime.parallel import run_parallel
+            from agents.runtime.drivers.parallel import run_parallel
 
             stats, code = run_parallel(config, run_dir, writer, progress)
     finally:

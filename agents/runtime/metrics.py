@@ -6,7 +6,11 @@ Row schema (``metrics.jsonl``, one JSON object per row; ``metrics.csv`` has the 
 steps/s of one actor), ``env_sps`` (all actors), ``learner_sps`` and ``distill_sps`` (agent
 steps/s), ``dprl`` (distill agent steps per learner agent step), ``learner_waiting_pct`` (share
 of the learner's time spent waiting for data), ``queue_depth``, ``actor_restarts``,
-``nan_updates``, then the latest learner/distill losses (``loss``, ``policy_loss``,
+``nan_updates``, ``actor_param_version`` (the oldest parameter version an actor acts with),
+``actor_param_checks`` and ``actor_param_mismatches`` (actor refreshes whose parameters were
+compared with what the publisher wrote, by digest, and how many differed: always 0 unless the
+parameter flow is broken), ``recomputed_targets`` (batches whose pi_old the learner recomputed
+because the runner worked ahead of a target refresh), then the latest learner/distill losses (``loss``, ``policy_loss``,
 ``value_loss``, ``kl_actor_learner``, ``eta``, ``alpha``, ``distill_loss``, ...), ``agent``,
 ``env_id``, ``seed``, and ``final`` (True on the row written at the end of a run, whose rates
 cover only the moments of shutdown: leave it out of averages).
@@ -18,12 +22,13 @@ import csv
 import json
 import os
 import time
-from collections import deque
+from collections import OrderedDict, deque
 
 COLUMNS = (
     "env_steps", "learner_steps", "distill_steps", "wall_clock_s", "episodes", "episode_return", "success_rate",
     "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct", "queue_depth",
-    "actor_restarts", "nan_updates", "loss", "policy_loss", "value_loss", "temperature_loss", "kl_penalty",
+    "actor_restarts", "nan_updates", "actor_param_version", "actor_param_checks", "actor_param_mismatches",
+    "recomputed_targets", "loss", "policy_loss", "value_loss", "temperature_loss", "kl_penalty",
     "kl_target", "kl_actor_learner", "learner_kl_reg", "eta", "alpha", "popart_mu", "popart_sigma",
     "value_target", "distill_loss", "distill_kl", "distill_value", "agent", "env_id", "seed", "final",
 )
@@ -41,6 +46,10 @@ class RunStats:
         self.actor_sps: dict[int, float] = {}
         self.actor_restarts = 0
         self.queue_depth = 0
+        self.published: OrderedDict[int, str] = OrderedDict()  # parameter version -> digest
+        self.unverified: dict[int, list[str]] = {}  # actor digests whose publication is not here yet
+        self.actor_versions: dict[int, int] = {}
+        self.param_checks = self.param_mismatches = 0
         self.start = time.monotonic()
         self.elapsed_before = 0.0
         self._new_window()
@@ -60,6 +69,38 @@ class RunStats:
             self.successes.append(e.success)
         self.episodes += len(episodes)
 
+    def add_publication(self, publication) -> None:
+        """A parameter version the actors may load (from the learner or a distiller)."""
+        self.published[publication.version] = publication.digest
+        while len(self.published) > 10_000:
+            self.published.popitem(last=False)
+        for digest in self.unverified.pop(publication.version, []):
+            self._check(publication.digest, digest)
+
+    def _check(self, published: str, loaded: str) -> None:
+        self.param_checks += 1
+        self.param_mismatches += published != loaded
+
+    def add_actor_report(self, actor_id: int, episodes, steps_per_s: float, version: int, digest: str) -> None:
+        """What an actor reports with each trajectory; a new parameter version is checked against
+        the digest of its publication."""
+        self.add_episodes(episodes)
+        self.actor_sps[actor_id] = steps_per_s
+        if self.actor_versions.get(actor_id) == version:
+            return
+        self.actor_versions[actor_id] = version
+        if version in self.published:
+            self._check(self.published[version], digest)
+        elif len(self.unverified) < 10_000:
+            self.unverified.setdefault(version, []).append(digest)
+
+    def _take_publication(self, metrics: dict) -> dict:
+        publication = metrics.get("published")
+        if publication is None:
+            return metrics
+        self.add_publication(publication)
+        return {k: v for k, v in metrics.items() if k != "published"}
+
     def add_env_steps(self, n: int) -> None:
         self.env_steps += n
         self._window["env"] += n
@@ -69,13 +110,13 @@ class RunStats:
         self._window["learner"] += 1
         self._window["wait"] += wait_s
         self._window["busy"] += busy_s
-        self.latest.update(metrics)
+        self.latest.update(self._take_publication(metrics))
 
     def add_distill_steps(self, n: int, metrics: dict | None = None) -> None:
         self.distill_steps += n
         self._window["distill"] += n
         if metrics:
-            self.latest.update(metrics)
+            self.latest.update(self._take_publication(metrics))
 
     def finished(self) -> bool:
         """The run has reached its env-step budget or its ``stop_success_rate`` (over 100 full episodes)."""
@@ -105,6 +146,8 @@ class RunStats:
             "dprl": distill_sps / learner_sps if learner_sps else None,
             "learner_waiting_pct": 100.0 * w["wait"] / (w["wait"] + w["busy"]) if w["wait"] + w["busy"] else None,
             "queue_depth": self.queue_depth, "actor_restarts": self.actor_restarts,
+            "actor_param_version": min(self.actor_versions.values()) if self.actor_versions else None,
+            "actor_param_checks": self.param_checks, "actor_param_mismatches": self.param_mismatches,
             "agent": self.config.agent, "env_id": self.config.env_id, "seed": self.config.seed, "final": final,
         }
         for key, value in self.latest.items():

@@ -20,11 +20,11 @@ torch.set_num_threads(1)
 
 def test_popart_update_preserves_unnormalised_outputs():
     torch.manual_seed(0)
-    head = PopArtValueHead(8, decay=0.3)
+    head = PopArtValueHead(8)
     features = torch.randn(5, 4, 8)
     before = head.denormalize(head(features))
     for scale in (10.0, 100.0, 0.01):
-        stats = head.update(torch.randn(64) * scale + scale)
+        stats = head.update(torch.randn(64) * scale + scale, 0.3)
         torch.testing.assert_close(head.denormalize(head(features)), before, rtol=1e-5, atol=1e-4)
         torch.testing.assert_close(head.sigma, stats.sigma)
     assert head.mu.item() != 0 and head.sigma.item() != 1
@@ -37,9 +37,9 @@ def test_popart_initial_statistics_and_state_dict():
 
 
 def test_popart_update_keeps_shared_memory_parameters_shared():
-    head = PopArtValueHead(4, decay=0.5).share_memory()
+    head = PopArtValueHead(4).share_memory()
     weight, ptr = head.linear.weight, head.linear.weight.data_ptr()
-    head.update(torch.full((16,), 5.0))
+    head.update(torch.full((16,), 5.0), 0.5)
     assert head.linear.weight is weight and weight.data_ptr() == ptr and weight.is_shared()
     assert head.mu.is_shared()
 
@@ -58,9 +58,9 @@ def test_build_parses_sizes_and_routes_overrides():
     assert lstm.config.hidden_size == 128 and lstm.config.encoder_sizes == (16,)
     gtrxl = build("gtrxl-4", *METAFETCH_SPACES, **TINY_GTRXL)
     assert gtrxl.config.num_layers == 4 and gtrxl.config.d_model == 32 and len(gtrxl.transformer.layers) == 4
-    asymm = build("asymm-16-3", *IMAZE_SPACES, popart_decay=0.1, **TINY_GTRXL)
+    asymm = build("asymm-16-3", *IMAZE_SPACES, forget_bias=0.5, **TINY_GTRXL)
     assert asymm.policy.config.hidden_size == 16 and asymm.value_net.config.num_layers == 3
-    assert asymm.policy.config.popart_decay == asymm.value_net.config.popart_decay == 0.1
+    assert asymm.policy.config.forget_bias == 0.5 and asymm.value_net.config.d_model == 32
     assert asymm.value_head is asymm.value_net.value_head
 
 

@@ -9,21 +9,27 @@ import torch
 import torch.multiprocessing as mp
 
 from agents.runtime import checkpoint
-from agents.runtime.actor import Actor
-from agents.runtime.batcher import Batcher
-from agents.runtime.channels import Counters, Shared, TrajectoryTransport
-from agents.runtime.distill import Distiller, distill_process
-from agents.runtime.learner import Learner
-from agents.runtime.learner_runner import LearnerRunner
-from agents.runtime.param_store import ParameterStore
-from agents.runtime.replay import Replay
-from agents.runtime.system import build_actor_model, build_models
+from agents.runtime.assembly import make_stores
+from agents.runtime.drivers.processes import Shared, distill_main
+from agents.runtime.roles.actor import Actor
+from agents.runtime.roles.batcher import Batcher
+from agents.runtime.roles.distill import Distiller
+from agents.runtime.roles.learner import Learner
+from agents.runtime.roles.learner_runner import LearnerRunner
+from agents.runtime.roles.replay import Replay
+from agents.runtime.topology import build_actor_model, build_learner_model, topology_of
+from agents.runtime.transport.channels import Counters, TrajectoryTransport
 from runtime_helpers import tiny_config
 
 
-def make_actor(config, actor_id=0, seed=0):
-    actor_model, _ = build_models(config)
-    return Actor(config, actor_id, build_actor_model(config), ParameterStore(actor_model), seed)
+def make_actor(config, actor_id=0, seed=0, store=None):
+    store = store or make_stores(config, None).actor
+    return Actor(config, actor_id, build_actor_model(config), store, seed)
+
+
+def make_runner(config, model=None):
+    return LearnerRunner(topology_of(config), model or build_learner_model(config), config.num_streams,
+                         torch.device("cpu"))
 
 
 def test_trajectory_marks_final_observation_and_autoreset_step():
@@ -63,26 +69,27 @@ def test_batcher_keeps_arrival_order_and_numbers_the_waves():
 def test_runner_memory_equals_one_long_forward_sequence():
     config = tiny_config(max_episode_steps=7, env_kwargs="")  # episodes end inside and across segments
     actors = [make_actor(config, i, seed=i) for i in range(2)]
-    _, model = build_models(config)
-    runner = LearnerRunner(model, config.num_streams, torch.device("cpu"))
+    model = build_learner_model(config)
+    runner = make_runner(config, model)
     batcher = Batcher(2)
     segments = []
+
+    def segment(lb, columns=slice(None)):
+        return type("Segment", (), dict(streams=lb.data.streams[columns], obs=lb.data.obs[:, columns],
+                                        first=lb.data.first[:, columns], target_logits=lb.target.logits[:, columns]))
+
     for _ in range(4):
         for actor in actors:
             batcher.add(actor.rollout())
-        batch = runner.process(batcher.pop_batch())
-        segments.append(batch)
+        segments.append(segment(runner.process(batcher.pop_batch())))
     # and a batch holding two consecutive segments of every stream (processed in two waves)
     batcher = Batcher(4)
     for _ in range(2):
         for actor in actors:
             batcher.add(actor.rollout())
-    batch = runner.process(batcher.pop_batch())
+    lb = runner.process(batcher.pop_batch())
     for wave in (0, 1):
-        columns = batch.wave == wave
-        part = dict(streams=batch.streams[columns], obs=batch.obs[:, columns], first=batch.first[:, columns],
-                    target_logits=batch.target_logits[:, columns])
-        segments.append(type("Segment", (), part))
+        segments.append(segment(lb, lb.data.wave == wave))
     order = np.argsort(segments[0].streams)
     obs = np.concatenate([b.obs[:-1][:, np.argsort(b.streams)] for b in segments])
     first = np.concatenate([b.first[:-1][:, np.argsort(b.streams)] for b in segments])
@@ -96,8 +103,7 @@ def test_runner_memory_equals_one_long_forward_sequence():
 
 def test_restarted_actor_never_splices_episodes():
     config = tiny_config(env_kwargs="", max_episode_steps=100)
-    _, model = build_models(config)
-    runner = LearnerRunner(model, config.num_streams, torch.device("cpu"))
+    runner = make_runner(config)
     old = make_actor(config, 0, seed=1)
     other = make_actor(config, 1, seed=2)
     batcher = Batcher(2)
@@ -111,62 +117,61 @@ def test_restarted_actor_never_splices_episodes():
     batcher.add(trajectory)
     batcher.add(other.rollout())
     batch = runner.process(batcher.pop_batch())
-    fresh = LearnerRunner(build_models(config)[1], config.num_streams, torch.device("cpu"))
+    fresh = make_runner(config)
     fresh.model.load_state_dict(runner.model.state_dict())
     batcher.add(trajectory)
     batcher.add(other.rollout())
     ref = fresh.process(batcher.pop_batch())
-    np.testing.assert_allclose(batch.target_logits[:, :4], ref.target_logits[:, :4], atol=1e-5)
+    np.testing.assert_allclose(batch.target.logits[:, :4], ref.target.logits[:, :4], atol=1e-5)
 
 
 def make_batch(config):
+    """A learner batch of ``config`` (ALD: through the learner runner)."""
     actors = [make_actor(config, i, seed=i) for i in range(2)]
-    _, model = build_models(config)
-    runner = LearnerRunner(model, config.num_streams, torch.device("cpu"))
     batcher = Batcher(2)
     for actor in actors:
         batcher.add(actor.rollout())
-    return runner.process(batcher.pop_batch())
+    return make_runner(config).process(batcher.pop_batch())
 
 
 def test_distillers_share_parameters_and_actors_refresh_every_k_a():
     config = tiny_config(actor_refresh=2)
-    batch = make_batch(config)
-    actor_model, _ = build_models(config)
-    store = ParameterStore(actor_model)
+    batch = make_batch(config).for_distill()
+    store = make_stores(config, None).actor
     d1 = Distiller(config, build_actor_model(config), store)
     d2 = Distiller(config, build_actor_model(config), store)
-    actor = Actor(config, 0, build_actor_model(config), store, 0)
+    actor = make_actor(config, store=store)
     loaded = actor.version
     before = {k: v.clone() for k, v in store.tensors.items()}
-    d1.step(batch)
+    published = d1.step(batch)["published"]
     for (name, p1), (_, p2) in zip(d1.model.named_parameters(), d2.model.named_parameters()):
         assert p1.data_ptr() == p2.data_ptr() == store.tensors[name].data_ptr()
     assert any(not torch.equal(before[k], store.tensors[k]) for k in before)
-    assert store.version == 1
+    assert store.version == published.version == 1 and published == store.current()
     actor.rollout()
     assert actor.version == loaded  # one distill step < K_A = 2
     d2.step(batch)
-    actor.rollout()
-    assert actor.version == 2
+    trajectory = actor.rollout()
+    assert actor.version == trajectory.param_version == 2 and trajectory.param_digest == store.current().digest
 
 
 def test_distill_process_update_is_visible_to_the_parent():
     config = tiny_config()
-    batch = make_batch(config)
+    batch = make_batch(config).for_distill()
     ctx = mp.get_context("spawn")
-    actor_model, _ = build_models(config)
-    store = ParameterStore(actor_model, ctx)
+    stores = make_stores(config, None, ctx)
+    store = stores.actor
     before = {k: v.clone() for k, v in store.tensors.items()}
-    shared = Shared(config=config, stop=ctx.Event(), events=ctx.Queue(), counters=Counters.create(ctx, {"learner_steps": 10}),
+    shared = Shared(config=config, supervisor_pid=os.getpid(), stop_actors=ctx.Event(), stop=ctx.Event(),
+                    events=ctx.Queue(), counters=Counters.create(ctx, {"learner_steps": 10}),
                     transport=TrajectoryTransport(ctx, 1), learner_queue=None, replay_queue=None,
-                    replay_requests=ctx.Queue(), replay_responses=[ctx.Queue()], actor_store=store, runner_store=None,
+                    replay_requests=ctx.Queue(), replay_responses=[ctx.Queue()], stores=stores,
                     run_dir="", resume_path=None, wall_clock_before=0.0)
-    process = ctx.Process(target=distill_process, args=(shared, 0), daemon=True)
+    process = ctx.Process(target=distill_main, args=(shared, 0), daemon=True)
     process.start()
     try:
         assert shared.replay_requests.get(timeout=60) == 0
-        shared.replay_responses[0].put(batch.for_replay())
+        shared.replay_responses[0].put(batch)
         deadline = 60
         while store.version == 0 and deadline > 0:
             process.join(0.1)
@@ -186,13 +191,13 @@ def test_distill_process_update_is_visible_to_the_parent():
 def test_learner_skips_non_finite_updates_and_counts_them():
     config = tiny_config()
     batch = make_batch(config)
-    learner = Learner(config, build_models(config)[1], torch.device("cpu"))
+    learner = Learner(config, topology_of(config), build_learner_model(config), torch.device("cpu"))
     before = {k: v.clone() for k, v in learner.model.state_dict().items()}
-    batch.reward[0, 0] = np.nan
+    batch.data.reward[0, 0] = np.nan
     metrics = learner.step(batch)
     assert metrics == {"nan_updates": 1} and learner.nan_in_a_row == 1 and learner.steps == 0
     assert all(torch.equal(before[k], v) for k, v in learner.model.state_dict().items())
-    batch.reward[0, 0] = 0.0
+    batch.data.reward[0, 0] = 0.0
     assert "loss" in learner.step(batch) and learner.nan_in_a_row == 0 and learner.steps == 1
 
 
@@ -200,11 +205,11 @@ def test_replay_is_fifo_and_samples_uniformly():
     config = tiny_config()
     replay = Replay(capacity=3, seed=0)
     assert replay.sample() is None
-    batch = make_batch(config)
-    for _ in range(5):
-        replay.add(batch)
+    batches = [make_batch(config).for_distill() for _ in range(2)]
+    for i in range(5):
+        replay.add(batches[i % 2])
     assert len(replay) == 3 and replay.added == 5
-    assert replay.sample().learner_state is None  # replay keeps only what distillation needs
+    assert not hasattr(replay.sample(), "learner_state")  # replay keeps only what distillation needs
 
 
 # -- checkpoints ---------------------------------------------------------------------------

@@ -8,9 +8,11 @@ import sys
 import time
 
 import pytest
+import torch
 
 from agents.runtime import checkpoint
-from runtime_helpers import tiny_cli_args
+from agents.runtime.assembly import make_stores
+from runtime_helpers import tiny_cli_args, tiny_config
 
 REQUIRED = ("env_steps", "learner_steps", "distill_steps", "wall_clock_s", "episodes", "episode_return",
             "success_rate", "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct",
@@ -60,7 +62,8 @@ def alive(pid):
 
 
 def stop(process, sig=signal.SIGINT, timeout=90):
-    if process.poll() is None:
+    """Wait for the run to end (after sending ``sig`` if it is still running and none was sent)."""
+    if process.poll() is None and sig is not None:
         process.send_signal(sig)
     try:
         out, err = process.communicate(timeout=timeout)
@@ -76,20 +79,37 @@ def shm_before():
     return set(os.listdir("/dev/shm"))
 
 
-@pytest.mark.parametrize("agent", ["ald", "lstm", "gtrxl", "asymm_ac"])
-def test_each_agent_runs_in_parallel_and_stops_cleanly_on_sigint(tmp_path, agent, shm_before):
-    process = start(agent, tmp_path)
+def resume(tmp_path, agent, name, env_steps):
+    process = subprocess.Popen([sys.executable, "-m", f"agents.{agent}", "--resume", str(tmp_path / name),
+                                "--total-env-steps", str(env_steps), "--no-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate(timeout=10)
+    return process.returncode, err
+
+
+# Every agent, and each of SIGINT and SIGTERM sent to the main process alone and to the whole
+# process group (a terminal's Ctrl-C, `timeout`, `scancel`, `kill -TERM -PGID`).
+@pytest.mark.parametrize("agent, sig, group", [("ald", signal.SIGTERM, True), ("lstm", signal.SIGTERM, False),
+                                               ("gtrxl", signal.SIGINT, False), ("asymm_ac", signal.SIGINT, True)])
+def test_each_agent_runs_in_parallel_stops_on_a_signal_and_resumes_from_its_final_checkpoint(
+        tmp_path, agent, sig, group, shm_before):
+    process = start(agent, tmp_path, actor_refresh=2)
     try:
         assert wait_for(lambda: any(r["learner_steps"] >= 5 for r in rows(tmp_path)), 120, process), \
             process.stderr.read() if process.poll() is not None else "no learner progress"
         time.sleep(2)
-        if agent == "ald":
-            # a terminal's Ctrl-C reaches every process of the group: the children must leave the
-            # stop to the supervisor so the learner still writes its final checkpoint
-            os.killpg(process.pid, signal.SIGINT)
+        if group:
+            os.killpg(process.pid, sig)
+        else:
+            process.send_signal(sig)
         sent = time.monotonic()
     finally:
-        code, out, err = stop(process)
+        code, out, err = stop(process, sig)
     assert code == 130, err[-3000:]
     assert time.monotonic() - sent < 30 and "Traceback" not in err
     children = {k: v for k, v in pids(tmp_path).items() if k != "supervisor"}
@@ -103,15 +123,32 @@ def test_each_agent_runs_in_parallel_and_stops_cleanly_on_sigint(tmp_path, agent
     all_rows = rows(tmp_path)
     last = all_rows[-1]
     assert last["final"] is True
+    # the final checkpoint is at the last learner step and its counters are the last row's
+    assert last["learner_steps"] == payload["learner"]["steps"] == payload["counters"]["learner_steps"]
+    assert last["env_steps"] == payload["counters"]["env_steps"] and last["episodes"] == payload["counters"]["episodes"]
     for key in REQUIRED:
         assert key in last, key
     measured = [r for r in all_rows if r["learner_waiting_pct"] is not None]
     assert measured and all(0.0 <= r["learner_waiting_pct"] <= 100.0 for r in measured)
     assert max(r["actor_sps"] or 0 for r in all_rows) > 0 and max(r["learner_sps"] for r in all_rows) > 0
+    # the actors act with the published parameters, which moved away from the initial ones
+    assert last["actor_param_version"] > 0 and last["actor_param_checks"] > 0
+    assert last["actor_param_mismatches"] == 0
+    initial = make_stores(tiny_config(agent=agent), None).actor.tensors
+    assert any(not torch.equal(initial[k], payload["actor"][k]) for k in initial)
     if agent == "ald":
         assert last["distill_steps"] > 0
         distill_rows = [r["dprl"] for r in rows(tmp_path) if r["dprl"] is not None]
         assert max(distill_rows) <= 2.0 + 1e-6 or sum(distill_rows) / len(distill_rows) <= 2.5  # --distill-ratio 2
+    code, err = resume(tmp_path, agent, "p", last["env_steps"] + 800)
+    assert code == 0, err[-3000:]
+    assert "resuming from" in err
+    resumed = rows(tmp_path)[len(all_rows):]
+    assert resumed and resumed[0]["env_steps"] >= last["env_steps"] and resumed[-1]["final"]
+    final, _ = checkpoint.load_latest(str(tmp_path / "p"))
+    assert final["counters"]["env_steps"] >= last["env_steps"] + 800
+    assert final["learner"]["steps"] > payload["learner"]["steps"]
+    assert set(os.listdir("/dev/shm")) <= shm_before
 
 
 def test_killed_actor_is_restarted_and_run_continues(tmp_path):
@@ -155,32 +192,6 @@ def test_dead_learner_stops_everything_within_seconds(tmp_path):
         code, out, err = stop(process)
     assert code == 1 and "learner process died" in err
     assert not any(alive(pid) for pid in pids(tmp_path).values())
-
-
-def test_sigterm_resume_continues_env_steps(tmp_path):
-    process = start("lstm", tmp_path, name="res")
-    try:
-        assert wait_for(lambda: any(r["learner_steps"] >= 3 for r in rows(tmp_path, "res")), 120, process)
-    finally:
-        code, _, err = stop(process, signal.SIGTERM)
-    assert code == 130, err[-2000:]
-    saved, _ = checkpoint.load_latest(str(tmp_path / "res"))
-    env_steps = saved["counters"]["env_steps"]
-    assert env_steps > 0
-    process = subprocess.Popen([sys.executable, "-m", "agents.lstm", "--resume", str(tmp_path / "res"),
-                                "--total-env-steps", str(env_steps + 2000), "--no-progress"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate(timeout=10)
-    assert process.returncode == 0, err[-3000:]
-    assert "resuming from" in err
-    final, _ = checkpoint.load_latest(str(tmp_path / "res"))
-    assert final["counters"]["env_steps"] >= env_steps + 2000
-    assert final["learner"]["steps"] > saved["learner"]["steps"]
 
 
 @pytest.mark.parametrize("args, message", [

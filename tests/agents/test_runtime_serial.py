@@ -52,13 +52,13 @@ def test_resume_continues_counters(tmp_path):
 
 
 def test_repeated_non_finite_losses_stop_the_run(tmp_path, monkeypatch):
-    from agents.runtime import learner as learner_module
+    from agents.runtime.roles import learner as learner_module
 
     original = learner_module.Learner.step
 
-    def poisoned(self, batch):
-        batch.reward[:] = float("nan")
-        return original(self, batch)
+    def poisoned(self, lb):
+        lb.data.reward[:] = float("nan")
+        return original(self, lb)
 
     monkeypatch.setattr(learner_module.Learner, "step", poisoned)
     with pytest.raises(FloatingPointError, match="non-finite"):

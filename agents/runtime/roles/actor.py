@@ -3,7 +3,8 @@
 One actor steps ``envs_per_actor`` envs with batched inference (the batched numpy vector env
 and one policy call per step for all of them); with one env it is the paper's single-env
 actor. It refreshes its parameters from the :class:`ParameterStore` once the store's version
-is ``actor_refresh`` ahead of its own (K_A).
+is ``actor_refresh`` ahead of its own (K_A), and stamps each trajectory with the version and
+digest of the parameters it acted with.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import gymnasium as gym
 import numpy as np
 
 import memory_envs  # noqa: F401  (registers the ids)
-from agents.runtime.param_store import ParameterStore
-from agents.runtime.policies import make_policy, sample_actions
-from agents.runtime.trajectory import Episode, Trajectory
+from agents.runtime.roles.policies import make_policy, sample_actions
+from agents.runtime.transport.param_store import ParameterStore, param_digest
+from agents.runtime.transport.trajectory import Episode, Trajectory
 
 
 def make_envs(config, num_envs: int) -> gym.vector.VectorEnv:
@@ -76,10 +77,10 @@ class Actor:
         self.steps_per_s = 0.0
 
     def _refresh(self) -> None:
-        version = self.store.version
-        if version - self.version >= self.config.actor_refresh:
-            self.policy.load(self.store.snapshot())
-            self.version = version
+        if self.store.version - self.version >= self.config.actor_refresh:
+            self.version, tensors = self.store.read()
+            self.policy.load(tensors)
+            self.digest = param_digest(tensors)
 
     def rollout(self) -> Trajectory:
         """Step every env T_U times and return the trajectory."""
@@ -109,28 +110,8 @@ class Actor:
         elapsed = time.perf_counter() - start
         self.steps_per_s = T * E / elapsed if elapsed > 0 else 0.0
         return Trajectory(self.actor_id, self.streams.copy(), obs, first, action, reward, terminated, truncated,
-                          valid, logits_out, self.policy.compact(initial_state), self.version, episodes)
+                          valid, logits_out, self.policy.compact(initial_state), self.version, self.digest,
+                          episodes)
 
     def close(self) -> None:
         self.envs.close()
-
-
-def actor_process(shared, actor_id: int, restarts: int) -> None:
-    """Process entry: produce trajectories until the run stops."""
-    from agents.runtime.channels import Counters, run_role
-    from agents.runtime.system import actor_seed, build_actor_model
-
-    def body():
-        config = shared.config
-        actor = Actor(config, actor_id, build_actor_model(config), shared.actor_store,
-                      actor_seed(config, actor_id, restarts))
-        while not shared.stop.is_set():
-            trajectory = actor.rollout()
-            if not shared.transport.put(trajectory, shared.stop):
-                break
-            Counters.add(shared.counters.env_steps, trajectory.env_steps)
-            Counters.add(shared.counters.episodes, len(trajectory.episodes))
-            shared.emit("actor", actor_id, trajectory.episodes, actor.steps_per_s)
-        actor.close()
-
-    run_role(shared, f"actor {actor_id}", 1, body)

@@ -1,16 +1,18 @@
-"""The parallel runner: one process per role of the ALD graph, supervised.
+"""The parallel driver: one process per role of the run's topology, supervised.
 
     Actor x N_A --trajectories--> Queue --> Learner Runner --> Learner
                                                   |
                                                   +--> Replay --> Distill x N_D (HOGWILD!)
-    actors <-- actor parameters (every K_A distill steps) -- shared-memory ParameterStore
+    actors <-- actor parameters (every K_A versions) -- shared-memory ParameterStore
 
-Processes use the ``spawn`` start method. The supervisor (this process) collects metrics,
-writes rows, restarts crashed actors (their partial trajectory is simply never sent; their
-next trajectory starts new episodes), and stops everything within seconds when any other role
-dies or a signal arrives. On a normal end or SIGINT/SIGTERM the learner writes a final
-checkpoint before it exits; children still alive after a grace period are terminated.
-``runs/<name>/pids.json`` names the process of each role (for debugging and fault tests).
+Which of these roles exist, and who writes the actor parameters, comes from the topology
+(``docs/architecture.md``). Processes use the ``spawn`` start method; their bodies are in
+:mod:`agents.runtime.drivers.processes`. The supervisor (this process) collects metrics, writes
+rows, restarts crashed actors (their partial trajectory is simply never sent; their next
+trajectory starts new episodes), and stops everything within seconds when any other role dies
+or a signal arrives. A stop ends the actors first, then the learner side: the learner writes a
+final checkpoint whose counters are the final row's; children still alive after a grace period
+are killed. ``runs/<name>/pids.json`` names the process of each role (for debugging and fault tests).
 """
 
 from __future__ import annotations
@@ -25,15 +27,11 @@ import time
 import torch.multiprocessing as mp
 
 from agents.runtime import checkpoint
-from agents.runtime.actor import actor_process
-from agents.runtime.channels import Counters, Shared, TrajectoryTransport, close_queue
-from agents.runtime.distill import distill_process
-from agents.runtime.learner import learner_process
-from agents.runtime.learner_runner import runner_process
+from agents.runtime.assembly import make_stores
+from agents.runtime.drivers.processes import Shared, actor_main, distill_main, learner_main, replay_main, runner_main
 from agents.runtime.metrics import RunStats
-from agents.runtime.param_store import ParameterStore
-from agents.runtime.replay import replay_process
-from agents.runtime.system import build_models
+from agents.runtime.topology import topology_of
+from agents.runtime.transport.channels import Counters, TrajectoryTransport, close_queue
 
 JOIN_LEARNER_S = 120.0
 JOIN_OTHERS_S = 10.0
@@ -43,6 +41,7 @@ class Supervisor:
     def __init__(self, config, run_dir: str, writer, progress):
         self.config, self.run_dir, self.writer, self.progress = config, run_dir, writer, progress
         self.ctx = mp.get_context("spawn")
+        self.topology = topology_of(config)
         self.stats = RunStats(config)
         self.processes: dict[str, mp.Process] = {}
         self.actor_restarts: dict[int, int] = {}
@@ -51,33 +50,37 @@ class Supervisor:
 
     # -- set-up ----------------------------------------------------------------------
     def make_shared(self) -> Shared:
-        c, ctx = self.config, self.ctx
-        actor_model, learner_model = build_models(c)
-        actor_store = ParameterStore(actor_model, ctx)
-        runner_store = ParameterStore(learner_model, ctx) if c.uses_runner else None
+        c, ctx, topology = self.config, self.ctx, self.topology
         payload, path = checkpoint.load_latest(self.run_dir) if c.resume else (None, None)
+        stores = make_stores(c, payload, ctx)
+        self.stats.add_publication(stores.actor.current())
         counters_start, wall_clock = {}, 0.0
         if payload is not None:
-            actor_store.publish(payload["actor"])
-            if runner_store is not None:
-                runner_store.publish(payload["runner"])
             counters_start = payload["counters"]
             wall_clock = float(counters_start["wall_clock_s"])
             self.stats.restore(counters_start)
             print(f"resuming from {path}: {self.stats.env_steps:,} env steps, "
                   f"{self.stats.learner_steps:,} learner steps", file=sys.stderr)
         per_batch = c.batch_size // c.envs_per_actor
+        distills = topology.distills
         return Shared(
-            config=c, stop=ctx.Event(), events=ctx.Queue(maxsize=10_000),
-            counters=Counters.create(ctx, counters_start),
+            config=c, supervisor_pid=os.getpid(), stop_actors=ctx.Event(), stop=ctx.Event(),
+            events=ctx.Queue(maxsize=10_000), counters=Counters.create(ctx, counters_start),
             transport=TrajectoryTransport(ctx, maxsize=4 * max(per_batch, c.num_actors)),
-            learner_queue=ctx.Queue(maxsize=2) if c.uses_runner else None,
-            replay_queue=ctx.Queue(maxsize=8) if c.distills else None,
-            replay_requests=ctx.Queue() if c.distills else None,
-            replay_responses=[ctx.Queue(maxsize=1) for _ in range(c.num_distill)] if c.distills else [],
-            actor_store=actor_store, runner_store=runner_store, run_dir=self.run_dir, resume_path=path,
-            wall_clock_before=wall_clock,
+            learner_queue=ctx.Queue(maxsize=2) if topology.has_runner else None,
+            replay_queue=ctx.Queue(maxsize=8) if distills else None,
+            replay_requests=ctx.Queue() if distills else None,
+            replay_responses=[ctx.Queue(maxsize=1) for _ in range(c.num_distill)] if distills else [],
+            stores=stores, run_dir=self.run_dir, resume_path=path, wall_clock_before=wall_clock,
         )
+
+    def start_role(self, name: str, restarts: int = 0) -> None:
+        """Start the process of role ``name`` (a name of :meth:`Topology.roles`)."""
+        kind, _, index = name.partition("-")
+        target, args = {"learner": (learner_main, ()), "runner": (runner_main, ()), "replay": (replay_main, ()),
+                        "distill": (distill_main, (int(index or 0),)),
+                        "actor": (actor_main, (int(index or 0), restarts))}[kind]
+        self.start(name, target, *args)
 
     def start(self, name: str, target, *args) -> None:
         process = self.ctx.Process(target=target, args=(self.shared, *args), name=name, daemon=True)
@@ -96,16 +99,9 @@ class Supervisor:
         self.shared = self.make_shared()
         previous = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            self.start("learner", learner_process)
-            if c.uses_runner:
-                self.start("runner", runner_process)
-            if c.distills:
-                self.start("replay", replay_process)
-                for j in range(c.num_distill):
-                    self.start(f"distill-{j}", distill_process, j)
-            for i in range(c.num_actors):
-                self.actor_restarts[i] = 0
-                self.start(f"actor-{i}", actor_process, i, 0)
+            self.actor_restarts = {i: 0 for i in range(c.num_actors)}
+            for name in self.topology.roles(c.num_actors, c.num_distill):
+                self.start_role(name)
             last_log = time.monotonic()
             while not (self.failure or self.interrupted):
                 self.drain_events()
@@ -139,14 +135,14 @@ class Supervisor:
                 break
             kind = message[0]
             if kind == "actor":
-                _, actor_id, episodes, sps = message
-                stats.add_episodes(episodes)
-                stats.actor_sps[actor_id] = sps
+                stats.add_actor_report(*message[1:])
             elif kind == "learner":
                 _, metrics, wait_s, busy_s = message
                 stats.add_learner_step(metrics, wait_s, busy_s)
             elif kind == "distill":
-                stats.latest.update(message[2])  # the step count comes from the shared counter
+                stats.add_distill_steps(0, message[1])  # the step count comes from the shared counter
+            elif kind == "error" and message[1].startswith("actor"):
+                print(f"warning: the {message[1]} process raised:\n{message[2]}", file=sys.stderr)
             elif kind == "error" and not self.shared.stop.is_set():
                 self.failure = f"the {message[1]} process failed:\n{message[2]}"
         counters = self.shared.counters.snapshot()
@@ -172,7 +168,7 @@ class Supervisor:
                 continue
             print(f"warning: {name} exited with code {process.exitcode}; restarting it "
                   f"(restart {self.stats.actor_restarts} of at most {self.config.max_actor_restarts})", file=sys.stderr)
-            self.start(name, actor_process, actor_id, self.actor_restarts[actor_id])
+            self.start_role(name, self.actor_restarts[actor_id])
 
     def log(self, final: bool = False) -> None:
         row = self.stats.row(final)
@@ -180,9 +176,12 @@ class Supervisor:
         self.progress(row)
 
     def shutdown(self) -> None:
-        """Stop every child: learner first (final checkpoint), then the rest; no process survives."""
+        """Stop every child: the actors first (the counters stop moving), then the learner side,
+        the learner with its final checkpoint; no process survives."""
         if not hasattr(self, "shared"):
             return
+        self.shared.stop_actors.set()
+        self._join([p for name, p in self.processes.items() if name.startswith("actor-")], JOIN_OTHERS_S)
         self.shared.stop.set()
         learner = self.processes.get("learner")
         if learner is not None:
@@ -191,10 +190,8 @@ class Supervisor:
         self.drain_events(0.0)
 
     def close_queues(self) -> None:
-        for q in [self.shared.events, self.shared.learner_queue, self.shared.replay_queue,
-                  self.shared.replay_requests, *self.shared.replay_responses]:
-            if q is not None:
-                close_queue(q)
+        for q in self.shared.queues():
+            close_queue(q)
         self.shared.transport.close()
 
     def _join(self, processes: list, timeout: float) -> None:
@@ -202,12 +199,11 @@ class Supervisor:
         deadline = time.monotonic() + timeout
         while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
             self.drain_events(0.05)  # keep the events queue flowing so children can exit
-        for method in ("terminate", "kill"):
-            alive = [p for p in processes if p.is_alive()]
-            for p in alive:
-                getattr(p, method)()
-            for p in alive:
-                p.join(2.0)
+        alive = [p for p in processes if p.is_alive()]  # children ignore SIGTERM: kill
+        for p in alive:
+            p.kill()
+        for p in alive:
+            p.join(5.0)
 
 
 def run_parallel(config, run_dir: str, writer, progress) -> tuple[RunStats, int]:

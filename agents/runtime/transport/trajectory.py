@@ -6,14 +6,16 @@ of an episode is part of the stream (the learner bootstraps a truncated episode 
 value, exactly), and the step after it, whose action the env ignores while resetting, is
 marked ``valid = False`` and left out of every loss.
 
-A :class:`Batch` is several trajectories side by side (streams concatenated), plus what the
-learner runner adds: the learner's recurrent state at ``obs[0]`` and its target-network
-outputs.
+A :class:`Batch` is several trajectories side by side (streams concatenated). Batches are staged,
+never mutated: the learner's input stage turns a batch into a :class:`LearnerBatch` (the batch,
+plus the learner's state at ``obs[0]`` and, where the runner runs the learner's policy, its
+target-network outputs), and replay keeps a :class:`DistillBatch` (the batch and those outputs).
+See ``docs/architecture.md`` ("What each arrow carries").
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,6 +46,7 @@ class Trajectory:
     behaviour_logits: np.ndarray  # float32 [T, E, A]: the actor policy's logits at obs[t]
     actor_state: dict[str, np.ndarray]  # actor model state before obs[0], leaves [E, ...]
     param_version: int  # actor parameter version that produced it
+    param_digest: str  # digest of those parameters (see agents.runtime.transport.param_store)
     episodes: list[Episode] = field(default_factory=list)
 
     @property
@@ -54,9 +57,9 @@ class Trajectory:
 STREAM_AXIS_1 = ("obs", "first", "action", "reward", "terminated", "truncated", "valid", "behaviour_logits")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Batch:
-    """Trajectories concatenated along the stream axis, plus learner-runner outputs."""
+    """Trajectories concatenated along the stream axis."""
 
     streams: np.ndarray
     obs: np.ndarray
@@ -71,9 +74,6 @@ class Batch:
     episodes: list[Episode]
     env_steps: int
     wave: np.ndarray  # int64 [B]: 0 for a stream's first segment in this batch, 1 for its next, ...
-    learner_state: Any = None  # nest of [B, ...] tensors: learner (target) state before obs[0]
-    target_logits: Any = None  # [T, B, A] target learner net logits (pi_old; distill target)
-    learner_values: Any = None  # [T+1, B] target learner net values in reward units
 
     @classmethod
     def from_trajectories(cls, trajectories: list[Trajectory]) -> "Batch":
@@ -88,9 +88,36 @@ class Batch:
                    episodes=[e for t in trajectories for e in t.episodes],
                    env_steps=sum(t.env_steps for t in trajectories), wave=np.concatenate(waves), **arrays)
 
-    def for_replay(self) -> "Batch":
-        """The fields distillation needs (drops what only the learner uses)."""
-        return Batch(**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "learner_state"})
+
+@dataclass(frozen=True)
+class TargetOutputs:
+    """The learner runner's target-network outputs on a batch (ALD)."""
+
+    logits: np.ndarray  # float32 [T, B, A]: pi_old for V-MPO, the distillation target
+    values: np.ndarray  # float32 [T, B]: values in reward units (the value distillation target)
+    version: int  # learner step of the target parameters that produced them
+
+
+@dataclass(frozen=True)
+class LearnerBatch:
+    """What the learner trains on: a batch and the learner's state before ``obs[0]``."""
+
+    data: Batch
+    learner_state: Any  # nest of [B, ...] arrays, assembled as the topology says
+    target: TargetOutputs | None  # None: the learner computes pi_old with its own target network
+
+    def for_distill(self) -> "DistillBatch":
+        if self.target is None:
+            raise ValueError("distillation needs the runner's target outputs")
+        return DistillBatch(self.data, self.target)
+
+
+@dataclass(frozen=True)
+class DistillBatch:
+    """What replay keeps and the distill processes train the actor on."""
+
+    data: Batch
+    target: TargetOutputs
 
 
 def _concat_nests(nests: list[Any]) -> Any:

@@ -1,0 +1,1 @@
+"""Drivers: thin loops that move data between the same role components (serial, parallel)."""

@@ -1,0 +1,234 @@
+"""The parallel driver's process bodies: each runs one role's component in a loop, moving data
+between the role and its channels, and nothing else (the roles come from
+:mod:`agents.runtime.assembly`, exactly as in the serial driver).
+
+Every body runs under :func:`run_role`: SIGINT and SIGTERM are left to the supervisor (a
+terminal's Ctrl-C, ``timeout``, ``scancel`` and ``kill -TERM -PGID`` signal the whole process
+group, and the learner must still write its final checkpoint), and a watchdog stops the run if
+the supervisor itself disappears, so no role trains on unsupervised.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from agents.runtime import checkpoint
+from agents.runtime.assembly import Stores, make_actor, make_distiller, make_feed, make_learner, make_replay, torch_threads
+from agents.runtime.roles.distill import distill_steps_due
+from agents.runtime.topology import topology_of
+from agents.runtime.transport.channels import Counters, TrajectoryTransport, get, put
+
+WATCHDOG_S = 0.5
+
+
+@dataclass
+class Shared:
+    """What the supervisor hands to every child process."""
+
+    config: Any
+    supervisor_pid: int
+    stop_actors: Any  # Event: actors stop first, so the counters are final before the learner saves
+    stop: Any  # Event: everything else stops
+    events: Any  # Queue of (kind, ...) messages to the supervisor
+    counters: Counters
+    transport: TrajectoryTransport
+    learner_queue: Any  # runner -> learner batches (None without a runner)
+    replay_queue: Any  # runner -> replay distill batches (when the topology distills)
+    replay_requests: Any  # distill -> replay: distill ids
+    replay_responses: list  # replay -> distill j: distill batches
+    stores: Stores
+    run_dir: str
+    resume_path: str | None
+    wall_clock_before: float
+
+    def emit(self, *message) -> None:
+        """Best-effort report to the supervisor (never blocks a worker)."""
+        try:
+            self.events.put_nowait(message)
+        except queue.Full:
+            pass
+
+    def queues(self) -> list:
+        return [q for q in (self.events, self.learner_queue, self.replay_queue, self.replay_requests,
+                            *self.replay_responses) if q is not None]
+
+
+def _watch_supervisor(shared: Shared) -> None:
+    while os.getppid() == shared.supervisor_pid:
+        time.sleep(WATCHDOG_S)
+    shared.stop_actors.set()
+    shared.stop.set()
+
+
+def run_role(shared: Shared, role: str, threads: int, body) -> None:
+    """Run a child process's ``body()`` the way every role must run (see the module docstring).
+
+    torch gets ``threads`` intra-op threads; an exception is reported to the supervisor with its
+    traceback and exits with status 1; and on the way out no queue feeder thread may block the
+    exit waiting for a reader that is gone.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_watch_supervisor, args=(shared,), daemon=True).start()
+    torch_threads(threads)
+    code = 0
+    try:
+        body()
+    except Exception:  # noqa: BLE001
+        try:
+            shared.events.put(("error", role, traceback.format_exc()), timeout=1.0)
+        except Exception:  # noqa: BLE001 - the supervisor also sees the exit code
+            pass
+        code = 1
+    finally:
+        for q in shared.queues():
+            q.cancel_join_thread()
+        shared.transport.release()
+    sys.exit(code)
+
+
+def learner_threads(config) -> int:
+    return config.learner_threads or os.cpu_count() or 1
+
+
+def actor_main(shared: Shared, actor_id: int, restarts: int) -> None:
+    """Produce trajectories until the actors are stopped."""
+
+    def body():
+        actor = make_actor(shared.config, actor_id, restarts, shared.stores)
+        while not shared.stop_actors.is_set():
+            trajectory = actor.rollout()
+            if not shared.transport.put(trajectory, shared.stop_actors):
+                break
+            Counters.add(shared.counters.env_steps, trajectory.env_steps)
+            Counters.add(shared.counters.episodes, len(trajectory.episodes))
+            shared.emit("actor", actor_id, trajectory.episodes, actor.steps_per_s, trajectory.param_version,
+                        trajectory.param_digest)
+        actor.close()
+
+    run_role(shared, f"actor {actor_id}", 1, body)
+
+
+def runner_main(shared: Shared) -> None:
+    """Stage trajectories as learner batches through the learner runner; feed learner and replay."""
+
+    def body():
+        feed = make_feed(shared.config, shared.stores)
+        distills = topology_of(shared.config).distills
+        while not shared.stop.is_set():
+            trajectory = shared.transport.get(shared.stop)
+            if trajectory is None:
+                continue
+            feed.add(trajectory)
+            while (lb := feed.pop()) is not None:
+                if not put(shared.learner_queue, lb, shared.stop):
+                    break
+                if distills:
+                    put(shared.replay_queue, lb.for_distill(), shared.stop)
+
+    run_role(shared, "learner runner", learner_threads(shared.config), body)
+
+
+def learner_main(shared: Shared) -> None:
+    """Learner steps on incoming learner batches, parameter publishing, checkpoints."""
+    config = shared.config
+    start = time.monotonic()
+
+    def body():
+        payload = torch.load(shared.resume_path, map_location="cpu", weights_only=True) if shared.resume_path else None
+        learner = make_learner(config, shared.stores, payload)
+        # without a runner the learner stages its own batches
+        feed = None if topology_of(config).has_runner else make_feed(config, shared.stores)
+
+        def save() -> None:
+            counters = {**shared.counters.snapshot(), "learner_steps": learner.steps,
+                        "wall_clock_s": shared.wall_clock_before + time.monotonic() - start}
+            path = checkpoint.save(shared.run_dir, checkpoint.payload(config, learner.state(),
+                                                                      shared.stores.actor.tensors, counters),
+                                   learner.steps)
+            shared.emit("checkpoint", path)
+
+        def next_batch():
+            if feed is None:
+                return get(shared.learner_queue, shared.stop)
+            while not shared.stop.is_set():
+                if (lb := feed.pop()) is not None:
+                    return lb
+                trajectory = shared.transport.get(shared.stop)
+                if trajectory is not None:
+                    feed.add(trajectory)
+            return None
+
+        last_checkpoint = time.monotonic()
+        while not shared.stop.is_set():
+            waiting = time.perf_counter()
+            lb = next_batch()
+            if lb is None:
+                break
+            busy = time.perf_counter()
+            stepped = learner.steps
+            metrics = learner.step(lb)
+            learner.check_finite()
+            if learner.steps > stepped:
+                Counters.add(shared.counters.learner_steps, 1)
+            shared.emit("learner", metrics, busy - waiting, time.perf_counter() - busy)
+            if time.monotonic() - last_checkpoint >= 60 * config.checkpoint_minutes:
+                save()
+                last_checkpoint = time.monotonic()
+        save()
+
+    run_role(shared, "learner", learner_threads(config), body)
+
+
+def replay_main(shared: Shared) -> None:
+    """Archive distill batches from the runner; serve uniform samples to the distill processes."""
+
+    def body():
+        replay = make_replay(shared.config)
+        waiting: list[int] = []
+        while not shared.stop.is_set():
+            while True:
+                try:
+                    replay.add(shared.replay_queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                waiting.append(shared.replay_requests.get(timeout=0.05))
+            except queue.Empty:
+                pass
+            while waiting and len(replay):
+                shared.replay_responses[waiting.pop(0)].put(replay.sample())
+
+    run_role(shared, "replay", 1, body)
+
+
+def distill_main(shared: Shared, distill_id: int) -> None:
+    """HOGWILD! distill steps, at most ``distill_ratio`` per learner step."""
+    config = shared.config
+
+    def body():
+        distiller = make_distiller(config, shared.stores)
+        counters = shared.counters
+        while not shared.stop.is_set():
+            if not distill_steps_due(config.distill_ratio, counters.learner_steps.value, counters.distill_steps.value):
+                time.sleep(0.005)
+                continue
+            shared.replay_requests.put(distill_id)
+            batch = get(shared.replay_responses[distill_id], shared.stop)
+            if batch is None:
+                continue
+            metrics = distiller.step(batch)
+            Counters.add(counters.distill_steps, 1)
+            shared.emit("distill", metrics)
+
+    run_role(shared, f"distill {distill_id}", 1, body)

@@ -1,0 +1,1 @@
+"""What travels between roles: the trajectory schema, channels and parameter stores."""

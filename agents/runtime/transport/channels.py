@@ -1,0 +1,92 @@
+"""Channels between processes on one machine: bounded queues, shared counters, the trajectory transport.
+
+Every queue is bounded (back-pressure) and every blocking call has a timeout and re-checks a
+stop event, so no process can block forever on a peer that died.
+"""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass
+from typing import Any
+
+POLL_S = 0.2
+
+
+@dataclass
+class Counters:
+    """Shared run counters (``multiprocessing.Value`` with a lock each)."""
+
+    env_steps: Any
+    episodes: Any
+    learner_steps: Any
+    distill_steps: Any
+
+    @classmethod
+    def create(cls, context, start: dict | None = None) -> "Counters":
+        start = start or {}
+        return cls(*(context.Value("q", int(start.get(name, 0))) for name in
+                     ("env_steps", "episodes", "learner_steps", "distill_steps")))
+
+    @staticmethod
+    def add(value, n: int) -> int:
+        with value.get_lock():
+            value.value += n
+            return value.value
+
+    def snapshot(self) -> dict[str, int]:
+        return {name: getattr(self, name).value for name in ("env_steps", "episodes", "learner_steps", "distill_steps")}
+
+
+class TrajectoryTransport:
+    """Actors -> learner side. The one interface a remote transport (Ray) must also provide:
+    ``put(item, stop)`` from actors, ``get(stop)`` and ``depth()`` on the learner side."""
+
+    def __init__(self, context, maxsize: int):
+        self._queue = context.Queue(maxsize=maxsize)
+
+    def put(self, item, stop) -> bool:
+        return put(self._queue, item, stop)
+
+    def get(self, stop):
+        return get(self._queue, stop)
+
+    def depth(self) -> int:
+        try:
+            return self._queue.qsize()
+        except NotImplementedError:  # macOS
+            return -1
+
+    def release(self) -> None:
+        """Let this process exit without flushing what it put for a reader that may be gone."""
+        self._queue.cancel_join_thread()
+
+    def close(self) -> None:
+        close_queue(self._queue)
+
+
+def put(q, item, stop) -> bool:
+    """Put with back-pressure; False if the run stopped first."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=POLL_S)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def get(q, stop):
+    """The next item, or None when the run stopped."""
+    while not stop.is_set():
+        try:
+            return q.get(timeout=POLL_S)
+        except queue.Empty:
+            continue
+    return None
+
+
+def close_queue(q) -> None:
+    """Let the process exit even if items are still buffered for a reader that is gone."""
+    q.cancel_join_thread()
+    q.close()
