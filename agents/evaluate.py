@@ -226,7 +226,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error(message)
     import torch
 
-    torch.set_num_threads(1)  # as an actor: one thread (DESIGN 6)
+    torch.set_num_threads(1)  # as an actor: one thread (docs/architecture.md "Pitfalls checked")
     try:
         result = evaluate(args.run_dir, args.episodes, args.seed, args.greedy, args.num_envs, args.video)
     except RunError as exc:

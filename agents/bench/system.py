@@ -158,9 +158,12 @@ def summarise_rows(agent: str, rows: Sequence[dict], options: dict, exit_code: O
         return sum(values) / len(values) if values else None
 
     averages = {key: mean(key) for key in SYSTEM_KEYS}
-    learner, distill = averages["learner_sps"], averages["distill_sps"]
-    if distill:  # only agents with distill processes report distill steps
-        averages["dprl"] = distill / learner if learner else None
+    from agents.runtime.config import RunConfig
+    from agents.runtime.topology import topology_of
+
+    if topology_of(RunConfig(agent=agent)).distills:
+        learner, distill = averages["learner_sps"], averages["distill_sps"]
+        averages["dprl"] = distill / learner if learner and distill is not None else None
     else:
         averages["distill_sps"] = averages["dprl"] = None
     last = rows[-1] if rows else {}

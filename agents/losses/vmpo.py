@@ -84,7 +84,7 @@ def vmpo_loss(
     eps_alpha: float = 0.004,
     mask: Optional[torch.Tensor] = None,
 ) -> VMPOLoss:
-    """V-MPO loss on a batch of ``[T, B]`` steps (equations in DESIGN.md 3.2).
+    """V-MPO loss on a batch of ``[T, B]`` steps (docs/architecture.md "Models and losses").
 
     ``D~`` holds the ``k = ceil(n / 2)`` largest advantages among the ``n`` valid steps; ties at
     the cut are broken in favour of the earlier step in time-major (``t`` then ``b``) order, so

@@ -1,7 +1,7 @@
 """Numpy inference of :class:`~agents.models.lstm.LSTMActorCritic`: the CPU actor's fast path.
 
 A batch-1 LSTM-32 step costs tens of microseconds of arithmetic but ~100 us of PyTorch
-dispatch; in numpy it is a handful of small matmuls (DESIGN 7). Observations, state and
+dispatch; in numpy it is a handful of small matmuls (docs/architecture.md "Performance notes"). Observations, state and
 outputs stay numpy arrays, so an actor never converts to tensors per step.
 """
 

@@ -18,7 +18,7 @@ def log_softmax_np(x):
 
 
 def ref_vmpo(logits, actions, adv, target_logits, eta, alpha, mask):
-    """DESIGN 3.2 written out step by step; returns (pieces, d total / d logits)."""
+    """The V-MPO equations written out step by step; returns (pieces, d total / d logits)."""
     T, B, A = logits.shape
     valid = [(i, j) for i in range(T) for j in range(B) if mask[i, j]]
     n = len(valid)

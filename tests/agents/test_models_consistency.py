@@ -1,6 +1,6 @@
 """Every model: per-step acting == whole-segment learning == split segments, across episode starts.
 
-This is DESIGN 6's first pitfall (recurrent state handled differently when acting and learning).
+This is the first pitfall of docs/architecture.md "Pitfalls checked" (recurrent state handled differently when acting and learning).
 """
 
 import pickle

@@ -66,12 +66,21 @@ def test_repeated_non_finite_losses_stop_the_run(tmp_path, monkeypatch):
     assert checkpoint.load_latest(str(tmp_path / "nan")) == (None, None)
 
 
-def test_ald_learns_a_small_imaze_beyond_memoryless(tmp_path):
-    """ALD on I-Maze 5x5 (horizon 100, shaping): success well above the 0.5 a memoryless agent gets."""
+# Env-step budgets and the bar come from the spread measured over 3-5 seeds per agent (serial,
+# this config): the last seed to leave the 0.5 plateau did so at about 530k env steps (ALD), 540k
+# (Asymm. AC), 470k (LSTM) and 120k (GTrXL), and every measured run was at 0.95 or above by these
+# budgets. A memoryless agent gets at most 0.5.
+LEARNING_BUDGETS = {"ald": 700_000, "lstm": 700_000, "gtrxl": 200_000, "asymm_ac": 800_000}
+LEARNING_BAR = 0.75
+
+
+@pytest.mark.parametrize("agent", ["ald", "lstm", "gtrxl", "asymm_ac"])
+def test_each_agent_learns_a_small_imaze_beyond_memoryless(tmp_path, agent):
+    """I-Maze 5x5 (horizon 100, shaping): success well above the 0.5 a memoryless agent gets."""
     config, rows = run(
-        tmp_path, "learn", agent="ald", total_env_steps=520_000, num_actors=2, envs_per_actor=8, batch_size=16,
-        unroll_length=20, max_episode_steps=100, learning_rate=1e-3, num_distill=1,
+        tmp_path, "learn", agent=agent, total_env_steps=LEARNING_BUDGETS[agent], num_actors=2, envs_per_actor=8,
+        batch_size=16, unroll_length=20, max_episode_steps=100, learning_rate=1e-3, num_distill=1,
         learner_overrides=json.dumps({"d_model": 64, "num_heads": 4, "head_dim": 16, "memory_length": 32}),
         actor_overrides="", log_seconds=5,
     )
-    assert rows[-1]["success_rate"] >= 0.6, [r["success_rate"] for r in rows]
+    assert rows[-1]["success_rate"] >= LEARNING_BAR, [r["success_rate"] for r in rows]

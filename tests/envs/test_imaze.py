@@ -1,4 +1,4 @@
-"""I-Maze rules (DESIGN 2.3): layout, observation, rewards, shaping, memory requirement."""
+"""I-Maze rules (docs/architecture.md "I-Maze"): layout, observation, rewards, shaping, memory requirement."""
 
 import gymnasium as gym
 import numpy as np

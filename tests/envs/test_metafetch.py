@@ -1,4 +1,4 @@
-"""Meta-Fetch rules (DESIGN 2.4)."""
+"""Meta-Fetch rules (docs/architecture.md "Meta-Fetch")."""
 
 import gymnasium as gym
 import numpy as np

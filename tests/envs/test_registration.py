@@ -1,4 +1,4 @@
-"""Registration (DESIGN 2.1)."""
+"""Registration (docs/architecture.md "Environments")."""
 
 import subprocess
 import sys

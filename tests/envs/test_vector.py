@@ -1,4 +1,4 @@
-"""Batched numpy vector envs (DESIGN 2.6): exactly N single envs, with autoreset."""
+"""Batched numpy vector envs (docs/architecture.md "Vector envs"): exactly N single envs, with autoreset."""
 
 import gymnasium as gym
 import numpy as np

@@ -1,6 +1,6 @@
 """Acting policies: what an actor runs each step, on numpy observations and states.
 
-The LSTM actor uses the numpy twin of the model (the fast CPU path, DESIGN 7); any other
+The LSTM actor uses the numpy twin of the model (the fast CPU path, docs/architecture.md "Performance notes"); any other
 model (GTrXL for the GTrXL baseline) runs in torch under ``inference_mode``.
 """
 
