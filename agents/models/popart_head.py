@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from agents.losses.popart import PopArtStats, popart_preserve, popart_update
+from agents.losses.popart import PopArtStats, popart_preserve
 
 
 class PopArtValueHead(nn.Module):
@@ -61,11 +61,3 @@ class PopArtValueHead(nn.Module):
         self.mu.copy_(new.mu)
         self.nu.copy_(new.nu)
         self.sigma.copy_(new.sigma)
-
-    @torch.no_grad()
-    def update(self, targets: torch.Tensor, decay: float) -> PopArtStats:
-        """Move the statistics toward unnormalised ``targets`` at step size ``decay`` and preserve
-        the outputs; returns the new statistics (copies)."""
-        new = popart_update(self.mu, self.nu, targets.detach(), decay, self.min_sigma)
-        self.apply(new)
-        return PopArtStats(new.mu.clone(), new.nu.clone(), new.sigma.clone())

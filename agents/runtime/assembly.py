@@ -3,6 +3,7 @@ the parallel driver run the same components wired the same way (``docs/architect
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,11 @@ def torch_threads(n: int) -> None:
     """Set this process's intra-op threads (every role process calls it: oversubscription on few
     cores is deadly)."""
     torch.set_num_threads(max(1, n))
+
+
+def learner_threads(config) -> int:
+    """torch threads of the learner side (``--learner-threads``, 0 = all cores)."""
+    return config.learner_threads or os.cpu_count() or 1
 
 
 def actor_seed(config, actor_id: int, restarts: int) -> int:

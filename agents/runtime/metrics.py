@@ -7,9 +7,10 @@ steps/s of one actor), ``env_sps`` (all actors), ``learner_sps`` and ``distill_s
 steps/s), ``dprl`` (distill agent steps per learner agent step), ``learner_waiting_pct`` (share
 of the learner's time spent waiting for data), ``queue_depth``, ``actor_restarts``,
 ``nan_updates``, ``actor_param_version`` (the oldest parameter version an actor acts with),
-``actor_param_checks`` and ``actor_param_mismatches`` (actor refreshes whose parameters were
-compared with what the publisher wrote, by digest, and how many differed: always 0 unless the
-parameter flow is broken), ``recomputed_targets`` (batches whose pi_old the learner recomputed
+``actor_param_checks`` and ``actor_param_mismatches`` (actor refreshes whose received tensors
+were compared, by digest, with what the publisher wrote at that version, and how many differed:
+a lost, torn or misnumbered publication shows here; that a policy applies what it received is
+tested separately), ``recomputed_targets`` (batches whose pi_old the learner recomputed
 because the runner worked ahead of a target refresh), then the latest learner/distill losses (``loss``, ``policy_loss``,
 ``value_loss``, ``kl_actor_learner``, ``eta``, ``alpha``, ``distill_loss``, ...), ``agent``,
 ``env_id``, ``seed``, and ``final`` (True on the row written at the end of a run, whose rates
@@ -35,7 +36,7 @@ COLUMNS = (
 
 
 class RunStats:
-    """Counters and rates of a run, fed by the runners (in the supervising process)."""
+    """Counters and rates of a run, fed by the drivers (in the supervising process)."""
 
     def __init__(self, config):
         self.config = config

@@ -13,6 +13,7 @@ from agents.models import (
     PopArtValueHead,
     build,
 )
+from agents.losses import popart_update
 from model_helpers import IMAZE_SPACES, METAFETCH_SPACES, TINY_GTRXL
 
 torch.set_num_threads(1)
@@ -24,7 +25,8 @@ def test_popart_update_preserves_unnormalised_outputs():
     features = torch.randn(5, 4, 8)
     before = head.denormalize(head(features))
     for scale in (10.0, 100.0, 0.01):
-        stats = head.update(torch.randn(64) * scale + scale, 0.3)
+        stats = popart_update(head.mu, head.nu, torch.randn(64) * scale + scale, 0.3)
+        head.apply(stats)
         torch.testing.assert_close(head.denormalize(head(features)), before, rtol=1e-5, atol=1e-4)
         torch.testing.assert_close(head.sigma, stats.sigma)
     assert head.mu.item() != 0 and head.sigma.item() != 1
@@ -39,7 +41,7 @@ def test_popart_initial_statistics_and_state_dict():
 def test_popart_update_keeps_shared_memory_parameters_shared():
     head = PopArtValueHead(4).share_memory()
     weight, ptr = head.linear.weight, head.linear.weight.data_ptr()
-    head.update(torch.full((16,), 5.0), 0.5)
+    head.apply(popart_update(head.mu, head.nu, torch.full((16,), 5.0), 0.5))
     assert head.linear.weight is weight and weight.data_ptr() == ptr and weight.is_shared()
     assert head.mu.is_shared()
 

@@ -162,7 +162,8 @@ def test_distill_process_update_is_visible_to_the_parent():
     stores = make_stores(config, None, ctx)
     store = stores.actor
     before = {k: v.clone() for k, v in store.tensors.items()}
-    shared = Shared(config=config, supervisor_pid=os.getpid(), stop_actors=ctx.Event(), stop=ctx.Event(),
+    shared = Shared(config=config, supervisor_pid=os.getpid(), stop_actors=ctx.Event(), stop_distill=ctx.Event(),
+                    stop=ctx.Event(),
                     events=ctx.Queue(), counters=Counters.create(ctx, {"learner_steps": 10}),
                     transport=TrajectoryTransport(ctx, 1), learner_queue=None, replay_queue=None,
                     replay_requests=ctx.Queue(), replay_responses=[ctx.Queue()], stores=stores,
@@ -180,7 +181,7 @@ def test_distill_process_update_is_visible_to_the_parent():
         assert any(not torch.equal(before[k], store.tensors[k]) for k in before)
         assert shared.counters.distill_steps.value >= 1
     finally:
-        shared.stop.set()
+        shared.stop_distill.set()
         process.join(10)
         if process.is_alive():
             process.kill()

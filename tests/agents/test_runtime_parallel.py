@@ -99,6 +99,7 @@ def resume(tmp_path, agent, name, env_steps):
 def test_each_agent_runs_in_parallel_stops_on_a_signal_and_resumes_from_its_final_checkpoint(
         tmp_path, agent, sig, group, shm_before):
     process = start(agent, tmp_path, actor_refresh=2)
+    sent = None
     try:
         assert wait_for(lambda: any(r["learner_steps"] >= 5 for r in rows(tmp_path)), 120, process), \
             process.stderr.read() if process.poll() is not None else "no learner progress"
@@ -109,7 +110,7 @@ def test_each_agent_runs_in_parallel_stops_on_a_signal_and_resumes_from_its_fina
             process.send_signal(sig)
         sent = time.monotonic()
     finally:
-        code, out, err = stop(process, sig)
+        code, out, err = stop(process, sig if sent is None else None)
     assert code == 130, err[-3000:]
     assert time.monotonic() - sent < 30 and "Traceback" not in err
     children = {k: v for k, v in pids(tmp_path).items() if k != "supervisor"}
@@ -125,7 +126,8 @@ def test_each_agent_runs_in_parallel_stops_on_a_signal_and_resumes_from_its_fina
     assert last["final"] is True
     # the final checkpoint is at the last learner step and its counters are the last row's
     assert last["learner_steps"] == payload["learner"]["steps"] == payload["counters"]["learner_steps"]
-    assert last["env_steps"] == payload["counters"]["env_steps"] and last["episodes"] == payload["counters"]["episodes"]
+    for key in ("env_steps", "episodes", "distill_steps"):
+        assert last[key] == payload["counters"][key], key
     for key in REQUIRED:
         assert key in last, key
     measured = [r for r in all_rows if r["learner_waiting_pct"] is not None]
@@ -178,6 +180,26 @@ def test_repeated_actor_crashes_end_the_run_with_a_clear_error(tmp_path):
         code, out, err = stop(process)
     assert code == 1 and "crashed 2 times" in err
     assert not any(alive(pid) for pid in pids(tmp_path).values())
+
+
+def test_killed_supervisor_stops_every_child_and_the_learner_saves(tmp_path, shm_before):
+    """SIGKILL of the main process (the OOM killer's usual pick): no role trains on unsupervised."""
+    process = start("lstm", tmp_path)
+    try:
+        assert wait_for(lambda: any(r["learner_steps"] >= 3 for r in rows(tmp_path)), 120, process)
+        children = {k: v for k, v in pids(tmp_path).items() if k != "supervisor"}
+        os.kill(process.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        assert wait_for(lambda: not any(alive(pid) for pid in children.values()), 30)
+        assert time.monotonic() - killed < 30
+    finally:
+        stop(process, None)
+        for pid in pids(tmp_path).values():
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    payload, _ = checkpoint.load_latest(str(tmp_path / "p"))
+    assert payload is not None and payload["learner"]["steps"] >= 3
+    assert wait_for(lambda: set(os.listdir("/dev/shm")) <= shm_before, 10)
 
 
 def test_dead_learner_stops_everything_within_seconds(tmp_path):

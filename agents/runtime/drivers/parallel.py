@@ -1,17 +1,19 @@
 """The parallel driver: one process per role of the run's topology, supervised.
 
-    Actor x N_A --trajectories--> Queue --> Learner Runner --> Learner
+    Actor x N_A --trajectories--> Queue --> [Learner Runner] --> Learner
                                                   |
-                                                  +--> Replay --> Distill x N_D (HOGWILD!)
+                                                  +--> [Replay --> Distill x N_D (HOGWILD!)]
     actors <-- actor parameters (every K_A versions) -- shared-memory ParameterStore
+    ([...]: only where the topology has them)
 
 Which of these roles exist, and who writes the actor parameters, comes from the topology
 (``docs/architecture.md``). Processes use the ``spawn`` start method; their bodies are in
 :mod:`agents.runtime.drivers.processes`. The supervisor (this process) collects metrics, writes
 rows, restarts crashed actors (their partial trajectory is simply never sent; their next
 trajectory starts new episodes), and stops everything within seconds when any other role dies
-or a signal arrives. A stop ends the actors first, then the learner side: the learner writes a
-final checkpoint whose counters are the final row's; children still alive after a grace period
+or a signal arrives. A stop ends the actors first, then replay and the distillers, then the
+learner and the runner: the learner writes a final checkpoint whose counters and actor
+parameters are final; children still alive after a grace period
 are killed. ``runs/<name>/pids.json`` names the process of each role (for debugging and fault tests).
 """
 
@@ -28,7 +30,8 @@ import torch.multiprocessing as mp
 
 from agents.runtime import checkpoint
 from agents.runtime.assembly import make_stores
-from agents.runtime.drivers.processes import Shared, actor_main, distill_main, learner_main, replay_main, runner_main
+from agents.runtime.drivers.processes import (STOP_SIGNALS, Shared, actor_main, distill_main, learner_main,
+                                              replay_main, runner_main)
 from agents.runtime.metrics import RunStats
 from agents.runtime.topology import topology_of
 from agents.runtime.transport.channels import Counters, TrajectoryTransport, close_queue
@@ -64,7 +67,7 @@ class Supervisor:
         per_batch = c.batch_size // c.envs_per_actor
         distills = topology.distills
         return Shared(
-            config=c, supervisor_pid=os.getpid(), stop_actors=ctx.Event(), stop=ctx.Event(),
+            config=c, supervisor_pid=os.getpid(), stop_actors=ctx.Event(), stop_distill=ctx.Event(), stop=ctx.Event(),
             events=ctx.Queue(maxsize=10_000), counters=Counters.create(ctx, counters_start),
             transport=TrajectoryTransport(ctx, maxsize=4 * max(per_batch, c.num_actors)),
             learner_queue=ctx.Queue(maxsize=2) if topology.has_runner else None,
@@ -84,7 +87,11 @@ class Supervisor:
 
     def start(self, name: str, target, *args) -> None:
         process = self.ctx.Process(target=target, args=(self.shared, *args), name=name, daemon=True)
-        process.start()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # see processes.run_role
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         self.processes[name] = process
         self.write_pids()
 
@@ -139,6 +146,8 @@ class Supervisor:
             elif kind == "learner":
                 _, metrics, wait_s, busy_s = message
                 stats.add_learner_step(metrics, wait_s, busy_s)
+            elif kind == "skipped":
+                stats.latest.update(message[1])
             elif kind == "distill":
                 stats.add_distill_steps(0, message[1])  # the step count comes from the shared counter
             elif kind == "error" and message[1].startswith("actor"):
@@ -182,6 +191,9 @@ class Supervisor:
             return
         self.shared.stop_actors.set()
         self._join([p for name, p in self.processes.items() if name.startswith("actor-")], JOIN_OTHERS_S)
+        self.shared.stop_distill.set()
+        self._join([p for name, p in self.processes.items() if name.startswith(("distill-", "replay"))],
+                   JOIN_OTHERS_S)
         self.shared.stop.set()
         learner = self.processes.get("learner")
         if learner is not None:

@@ -23,12 +23,14 @@ from typing import Any
 import torch
 
 from agents.runtime import checkpoint
-from agents.runtime.assembly import Stores, make_actor, make_distiller, make_feed, make_learner, make_replay, torch_threads
+from agents.runtime.assembly import (Stores, learner_threads, make_actor, make_distiller, make_feed, make_learner,
+                                     make_replay, torch_threads)
 from agents.runtime.roles.distill import distill_steps_due
 from agents.runtime.topology import topology_of
 from agents.runtime.transport.channels import Counters, TrajectoryTransport, get, put
 
 WATCHDOG_S = 0.5
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 @dataclass
@@ -37,7 +39,8 @@ class Shared:
 
     config: Any
     supervisor_pid: int
-    stop_actors: Any  # Event: actors stop first, so the counters are final before the learner saves
+    stop_actors: Any  # Event: actors stop first, then the distillers: the counters and the actor
+    stop_distill: Any  # parameters are final before the learner writes its last checkpoint
     stop: Any  # Event: everything else stops
     events: Any  # Queue of (kind, ...) messages to the supervisor
     counters: Counters
@@ -66,19 +69,22 @@ class Shared:
 def _watch_supervisor(shared: Shared) -> None:
     while os.getppid() == shared.supervisor_pid:
         time.sleep(WATCHDOG_S)
-    shared.stop_actors.set()
-    shared.stop.set()
+    for event in (shared.stop_actors, shared.stop_distill, shared.stop):
+        event.set()
 
 
 def run_role(shared: Shared, role: str, threads: int, body) -> None:
     """Run a child process's ``body()`` the way every role must run (see the module docstring).
 
+    The supervisor starts children with SIGINT and SIGTERM blocked (the mask survives ``spawn``'s
+    exec), so a signal during start-up cannot kill them; they are ignored here, then unblocked.
     torch gets ``threads`` intra-op threads; an exception is reported to the supervisor with its
     traceback and exits with status 1; and on the way out no queue feeder thread may block the
     exit waiting for a reader that is gone.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     threading.Thread(target=_watch_supervisor, args=(shared,), daemon=True).start()
     torch_threads(threads)
     code = 0
@@ -95,10 +101,6 @@ def run_role(shared: Shared, role: str, threads: int, body) -> None:
             q.cancel_join_thread()
         shared.transport.release()
     sys.exit(code)
-
-
-def learner_threads(config) -> int:
-    return config.learner_threads or os.cpu_count() or 1
 
 
 def actor_main(shared: Shared, actor_id: int, restarts: int) -> None:
@@ -153,8 +155,8 @@ def learner_main(shared: Shared) -> None:
         def save() -> None:
             counters = {**shared.counters.snapshot(), "learner_steps": learner.steps,
                         "wall_clock_s": shared.wall_clock_before + time.monotonic() - start}
-            path = checkpoint.save(shared.run_dir, checkpoint.payload(config, learner.state(),
-                                                                      shared.stores.actor.tensors, counters),
+            _, actor = shared.stores.actor.read()  # never half of a distill step
+            path = checkpoint.save(shared.run_dir, checkpoint.payload(config, learner.state(), actor, counters),
                                    learner.steps)
             shared.emit("checkpoint", path)
 
@@ -181,7 +183,9 @@ def learner_main(shared: Shared) -> None:
             learner.check_finite()
             if learner.steps > stepped:
                 Counters.add(shared.counters.learner_steps, 1)
-            shared.emit("learner", metrics, busy - waiting, time.perf_counter() - busy)
+                shared.emit("learner", metrics, busy - waiting, time.perf_counter() - busy)
+            else:  # a skipped non-finite update: not a learner step
+                shared.emit("skipped", metrics)
             if time.monotonic() - last_checkpoint >= 60 * config.checkpoint_minutes:
                 save()
                 last_checkpoint = time.monotonic()
@@ -196,7 +200,7 @@ def replay_main(shared: Shared) -> None:
     def body():
         replay = make_replay(shared.config)
         waiting: list[int] = []
-        while not shared.stop.is_set():
+        while not shared.stop_distill.is_set():
             while True:
                 try:
                     replay.add(shared.replay_queue.get_nowait())
@@ -219,12 +223,12 @@ def distill_main(shared: Shared, distill_id: int) -> None:
     def body():
         distiller = make_distiller(config, shared.stores)
         counters = shared.counters
-        while not shared.stop.is_set():
+        while not shared.stop_distill.is_set():
             if not distill_steps_due(config.distill_ratio, counters.learner_steps.value, counters.distill_steps.value):
                 time.sleep(0.005)
                 continue
             shared.replay_requests.put(distill_id)
-            batch = get(shared.replay_responses[distill_id], shared.stop)
+            batch = get(shared.replay_responses[distill_id], shared.stop_distill)
             if batch is None:
                 continue
             metrics = distiller.step(batch)

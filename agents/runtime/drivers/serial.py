@@ -9,12 +9,11 @@ are the same objects the parallel driver runs in separate processes (:mod:`agent
 
 from __future__ import annotations
 
-import os
 import time
 
 from agents.runtime import checkpoint
-from agents.runtime.assembly import (make_actor, make_distiller, make_feed, make_learner, make_replay, make_stores,
-                                     torch_threads)
+from agents.runtime.assembly import (learner_threads, make_actor, make_distiller, make_feed, make_learner,
+                                     make_replay, make_stores, torch_threads)
 from agents.runtime.metrics import RunStats
 from agents.runtime.roles.distill import distill_steps_due
 from agents.runtime.topology import topology_of
@@ -24,7 +23,7 @@ class SerialDriver:
     """All roles of one run; :meth:`round` moves one trajectory per actor through the graph."""
 
     def __init__(self, config, run_dir: str):
-        torch_threads(config.learner_threads or os.cpu_count() or 1)
+        torch_threads(learner_threads(config))
         self.config, self.run_dir = config, run_dir
         self.topology = topology_of(config)
         payload, _ = checkpoint.load_latest(run_dir) if config.resume else (None, None)
@@ -49,6 +48,8 @@ class SerialDriver:
                                    trajectory.param_version, trajectory.param_digest)
             self.feed.add(trajectory)
         while (lb := self.feed.pop()) is not None:
+            if self.distillers:  # the runner feeds replay and the learner alike
+                self.replay.add(lb.for_distill())
             start, before = time.perf_counter(), self.learner.steps
             metrics = self.learner.step(lb)
             self.learner.check_finite()
@@ -58,7 +59,6 @@ class SerialDriver:
             stats.add_learner_step(metrics, 0.0, time.perf_counter() - start)
             if not self.distillers:
                 continue
-            self.replay.add(lb.for_distill())
             for _ in range(distill_steps_due(self.config.distill_ratio, stats.learner_steps, stats.distill_steps)):
                 distiller = self.distillers[stats.distill_steps % len(self.distillers)]
                 stats.add_distill_steps(1, distiller.step(self.replay.sample()))

@@ -30,7 +30,7 @@ def make_envs(config, num_envs: int) -> gym.vector.VectorEnv:
 
 
 class EpisodeTracker:
-    """Per-env episode bookkeeping under ``next_step`` autoreset (see :mod:`agents.runtime.trajectory`).
+    """Per-env episode bookkeeping under ``next_step`` autoreset (see :mod:`agents.runtime.transport.trajectory`).
 
     ``first`` marks observations that start an episode, ``valid`` the steps that were real env
     steps (not the autoreset step after an episode ended, whose action the env ignores), and each
