@@ -29,3 +29,19 @@ def tiny_cli_args(runs_dir, name, **overrides) -> list[str]:
     for key in dict.fromkeys(keys):
         args += ["--" + key.replace("_", "-"), str(getattr(config, key))]
     return args + ["--runs-dir", str(runs_dir), "--name", name, "--no-progress"]
+
+
+def learning_run(agent: str, total_env_steps: int, runs_dir: str) -> list:
+    """A serial learning run on I-Maze 5x5 (horizon 100, shaping); the success rate of each metrics row."""
+    import os
+
+    from agents.runtime.launcher import launch
+
+    config = tiny_config(agent=agent, runs_dir=runs_dir, name=agent, total_env_steps=total_env_steps, num_actors=2,
+                         envs_per_actor=8, batch_size=16, unroll_length=20, max_episode_steps=100, learning_rate=1e-3,
+                         num_distill=1, actor_overrides="", log_seconds=5,
+                         learner_overrides=json.dumps({"d_model": 64, "num_heads": 4, "head_dim": 16,
+                                                       "memory_length": 32}))
+    assert launch(config) == 0
+    with open(os.path.join(runs_dir, agent, "metrics.jsonl")) as f:
+        return [json.loads(line)["success_rate"] for line in f]

@@ -7,7 +7,7 @@ import torch
 
 from agents.runtime import checkpoint
 from agents.runtime.launcher import launch
-from runtime_helpers import tiny_config
+from runtime_helpers import learning_run, tiny_config
 
 TIMING = {"wall_clock_s", "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct"}
 
@@ -74,13 +74,24 @@ LEARNING_BUDGETS = {"ald": 700_000, "lstm": 700_000, "gtrxl": 200_000, "asymm_ac
 LEARNING_BAR = 0.75
 
 
+@pytest.fixture(scope="module")
+def learning_runs(tmp_path_factory):
+    """The four learning runs, two at a time (one core each: each run uses one torch thread)."""
+    import multiprocessing
+
+    runs_dir = str(tmp_path_factory.mktemp("learning"))
+    pool = multiprocessing.get_context("spawn").Pool(2)
+    try:
+        jobs = {agent: pool.apply_async(learning_run, (agent, budget, runs_dir))
+                for agent, budget in sorted(LEARNING_BUDGETS.items(), key=lambda item: -item[1])}
+        return {agent: job.get(timeout=900) for agent, job in jobs.items()}
+    finally:
+        pool.terminate()
+        pool.join()
+
+
 @pytest.mark.parametrize("agent", ["ald", "lstm", "gtrxl", "asymm_ac"])
-def test_each_agent_learns_a_small_imaze_beyond_memoryless(tmp_path, agent):
+def test_each_agent_learns_a_small_imaze_beyond_memoryless(learning_runs, agent):
     """I-Maze 5x5 (horizon 100, shaping): success well above the 0.5 a memoryless agent gets."""
-    config, rows = run(
-        tmp_path, "learn", agent=agent, total_env_steps=LEARNING_BUDGETS[agent], num_actors=2, envs_per_actor=8,
-        batch_size=16, unroll_length=20, max_episode_steps=100, learning_rate=1e-3, num_distill=1,
-        learner_overrides=json.dumps({"d_model": 64, "num_heads": 4, "head_dim": 16, "memory_length": 32}),
-        actor_overrides="", log_seconds=5,
-    )
-    assert rows[-1]["success_rate"] >= LEARNING_BAR, [r["success_rate"] for r in rows]
+    successes = learning_runs[agent]
+    assert successes[-1] >= LEARNING_BAR, successes
