@@ -12,7 +12,7 @@ class PopArtValueHead(nn.Module):
     """A linear layer that predicts the value in normalised units, plus the target statistics.
 
     ``forward`` returns the normalised value ``V_norm = W h + b`` of shape ``[..., K]``; the
-    value in reward units is ``sigma * V_norm + mu`` (:meth:`denormalize`). :meth:`apply`
+    value in reward units is ``sigma * V_norm + mu`` (:meth:`denormalize`). :meth:`set_stats`
     installs new statistics and rescales ``W, b`` so that unnormalised outputs are preserved.
     The head computes no statistics itself: their step size belongs to the run config (the
     learner calls :func:`~agents.losses.popart_update` with ``--popart-decay``), so it has one
@@ -49,7 +49,7 @@ class PopArtValueHead(nn.Module):
         return (values - self.mu) / self.sigma
 
     @torch.no_grad()
-    def apply(self, new: PopArtStats) -> None:
+    def set_stats(self, new: PopArtStats) -> None:
         """Install the statistics ``new`` and rescale ``W, b`` so unnormalised outputs are preserved.
 
         Writes in place with ``copy_`` so parameters in shared memory stay shared.

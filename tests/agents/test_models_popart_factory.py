@@ -26,7 +26,7 @@ def test_popart_update_preserves_unnormalised_outputs():
     before = head.denormalize(head(features))
     for scale in (10.0, 100.0, 0.01):
         stats = popart_update(head.mu, head.nu, torch.randn(64) * scale + scale, 0.3)
-        head.apply(stats)
+        head.set_stats(stats)
         torch.testing.assert_close(head.denormalize(head(features)), before, rtol=1e-5, atol=1e-4)
         torch.testing.assert_close(head.sigma, stats.sigma)
     assert head.mu.item() != 0 and head.sigma.item() != 1
@@ -41,7 +41,7 @@ def test_popart_initial_statistics_and_state_dict():
 def test_popart_update_keeps_shared_memory_parameters_shared():
     head = PopArtValueHead(4).share_memory()
     weight, ptr = head.linear.weight, head.linear.weight.data_ptr()
-    head.apply(popart_update(head.mu, head.nu, torch.full((16,), 5.0), 0.5))
+    head.set_stats(popart_update(head.mu, head.nu, torch.full((16,), 5.0), 0.5))
     assert head.linear.weight is weight and weight.data_ptr() == ptr and weight.is_shared()
     assert head.mu.is_shared()
 

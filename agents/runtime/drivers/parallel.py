@@ -185,8 +185,9 @@ class Supervisor:
         self.progress(row)
 
     def shutdown(self) -> None:
-        """Stop every child: the actors first (the counters stop moving), then the learner side,
-        the learner with its final checkpoint; no process survives."""
+        """Stop every child: the actors first (the counters stop moving), then replay and the
+        distillers (the actor parameters stop moving), then the learner with its final checkpoint
+        and the runner; no process survives."""
         if not hasattr(self, "shared"):
             return
         self.shared.stop_actors.set()

@@ -155,7 +155,7 @@ def learner_main(shared: Shared) -> None:
         def save() -> None:
             counters = {**shared.counters.snapshot(), "learner_steps": learner.steps,
                         "wall_clock_s": shared.wall_clock_before + time.monotonic() - start}
-            _, actor = shared.stores.actor.read()  # never half of a distill step
+            _, actor = shared.stores.actor.read(timeout=10.0)  # never half of a distill step
             path = checkpoint.save(shared.run_dir, checkpoint.payload(config, learner.state(), actor, counters),
                                    learner.steps)
             shared.emit("checkpoint", path)

@@ -116,7 +116,7 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
-        head.apply(new)
+        head.set_stats(new)
         self.steps += 1
         metrics.update(self._publish())
         with torch.no_grad():

@@ -1,7 +1,7 @@
 """Channels between processes on one machine: bounded queues, shared counters, the trajectory transport.
 
-Every queue is bounded (back-pressure) and every blocking call has a timeout and re-checks a
-stop event, so no process can block forever on a peer that died.
+Every data queue is bounded (back-pressure) and every blocking get and put here has a timeout
+and re-checks a stop event, so no process can block forever on a peer that died.
 """
 
 from __future__ import annotations

@@ -72,10 +72,19 @@ class ParameterStore:
             self._version.value += 1
             out.append(Publication(self._version.value, param_digest(self.tensors)))
 
-    def read(self) -> tuple[int, dict[str, torch.Tensor]]:
-        """``(version, a private copy of the tensors)``, consistent with each other."""
-        with self._version.get_lock():
+    def read(self, timeout: float | None = None) -> tuple[int, dict[str, torch.Tensor]]:
+        """``(version, a private copy of the tensors)``, consistent with each other.
+
+        With ``timeout``, a lock still held after that many seconds (by a process killed while
+        writing) gives an unlocked copy instead of waiting forever.
+        """
+        lock = self._version.get_lock()
+        locked = lock.acquire(timeout=timeout) if timeout is not None else lock.acquire()
+        try:
             return self._version.value, {name: t.clone() for name, t in self.tensors.items()}
+        finally:
+            if locked:
+                lock.release()
 
     def current(self) -> Publication:
         """The version and digest of what the store holds now."""
