@@ -11,8 +11,8 @@ of the learner's time spent waiting for data), ``queue_depth``, ``actor_restarts
 were compared, by digest, with what the publisher wrote at that version, and how many differed:
 a lost, torn or misnumbered publication shows here; that a policy applies what it received is
 tested separately), ``recomputed_targets`` (batches whose pi_old the learner recomputed
-because the runner worked ahead of a target refresh), then the latest learner/distill losses (``loss``, ``policy_loss``,
-``value_loss``, ``kl_actor_learner``, ``eta``, ``alpha``, ``distill_loss``, ...), ``agent``,
+because the runner worked ahead of a target refresh), then the latest learner/distill losses
+(``loss``, ``policy_loss``, ``value_loss``, ``kl_actor_learner``, ``eta``, ``alpha``, ``distill_loss``, ...), ``agent``,
 ``env_id``, ``seed``, and ``final`` (True on the row written at the end of a run, whose rates
 cover only the moments of shutdown: leave it out of averages).
 """

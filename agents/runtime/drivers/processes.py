@@ -103,6 +103,17 @@ def run_role(shared: Shared, role: str, threads: int, body) -> None:
     sys.exit(code)
 
 
+def staged_batches(feed, shared: Shared):
+    """Learner batches staged by ``feed`` from the trajectory transport, until the run stops."""
+    while not shared.stop.is_set():
+        trajectory = shared.transport.get(shared.stop)
+        if trajectory is None:
+            continue
+        feed.add(trajectory)
+        while (lb := feed.pop()) is not None:
+            yield lb
+
+
 def actor_main(shared: Shared, actor_id: int, restarts: int) -> None:
     """Produce trajectories until the actors are stopped."""
 
@@ -125,18 +136,12 @@ def runner_main(shared: Shared) -> None:
     """Stage trajectories as learner batches through the learner runner; feed learner and replay."""
 
     def body():
-        feed = make_feed(shared.config, shared.stores)
         distills = topology_of(shared.config).distills
-        while not shared.stop.is_set():
-            trajectory = shared.transport.get(shared.stop)
-            if trajectory is None:
-                continue
-            feed.add(trajectory)
-            while (lb := feed.pop()) is not None:
-                if not put(shared.learner_queue, lb, shared.stop):
-                    break
-                if distills:
-                    put(shared.replay_queue, lb.for_distill(), shared.stop)
+        for lb in staged_batches(make_feed(shared.config, shared.stores), shared):
+            if not put(shared.learner_queue, lb, shared.stop):
+                break
+            if distills:
+                put(shared.replay_queue, lb.for_distill(), shared.stop)
 
     run_role(shared, "learner runner", learner_threads(shared.config), body)
 
@@ -150,7 +155,10 @@ def learner_main(shared: Shared) -> None:
         payload = torch.load(shared.resume_path, map_location="cpu", weights_only=True) if shared.resume_path else None
         learner = make_learner(config, shared.stores, payload)
         # without a runner the learner stages its own batches
-        feed = None if topology_of(config).has_runner else make_feed(config, shared.stores)
+        if topology_of(config).has_runner:
+            batches = iter(lambda: get(shared.learner_queue, shared.stop), None)
+        else:
+            batches = staged_batches(make_feed(config, shared.stores), shared)
 
         def save() -> None:
             counters = {**shared.counters.snapshot(), "learner_steps": learner.steps,
@@ -160,21 +168,10 @@ def learner_main(shared: Shared) -> None:
                                    learner.steps)
             shared.emit("checkpoint", path)
 
-        def next_batch():
-            if feed is None:
-                return get(shared.learner_queue, shared.stop)
-            while not shared.stop.is_set():
-                if (lb := feed.pop()) is not None:
-                    return lb
-                trajectory = shared.transport.get(shared.stop)
-                if trajectory is not None:
-                    feed.add(trajectory)
-            return None
-
         last_checkpoint = time.monotonic()
         while not shared.stop.is_set():
             waiting = time.perf_counter()
-            lb = next_batch()
+            lb = next(batches, None)
             if lb is None:
                 break
             busy = time.perf_counter()
