@@ -146,6 +146,10 @@ def command_for(run: Run) -> list[str]:
     if run_state(run.run_dir, run.total_env_steps) == "resume":
         # the run's own options again: given options win over the saved config.json
         return [*run.command, "--resume", run.run_dir]
+    from agents.runtime.run_directory import holds_run
+
+    if holds_run(run.run_dir):  # stopped before its first checkpoint: moved aside, started anew
+        return [*run.command, "--overwrite"]
     return list(run.command)
 
 

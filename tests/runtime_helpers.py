@@ -38,21 +38,15 @@ def learning_run(agent: str, total_env_steps: int, runs_dir: str) -> list:
     import os
 
     from agents.runtime.drivers.serial import run_serial
-    from agents.runtime.launcher import prepare_run_dir
-
-    class Rows:
-        def __init__(self):
-            self.rows = []
-
-        def write(self, row):
-            self.rows.append(row)
+    from agents.runtime.run_directory import open_run
 
     config = tiny_config(agent=agent, runs_dir=runs_dir, name=agent, total_env_steps=total_env_steps, num_actors=2,
                          envs_per_actor=8, batch_size=16, unroll_length=20, max_episode_steps=100, learning_rate=1e-3,
                          num_distill=1, actor_overrides="", log_seconds=5,
                          learner_overrides=json.dumps({"d_model": 64, "num_heads": 4, "head_dim": 16,
                                                        "memory_length": 32}))
-    rows = Rows()
-    run_serial(config, prepare_run_dir(config), rows)
+    rows = []
+    with open_run(config) as run:
+        run_serial(config, run, rows.append)
     assert os.path.isdir(os.path.join(runs_dir, agent, "checkpoints"))
-    return [row["success_rate"] for row in rows.rows]
+    return [row["success_rate"] for row in rows]

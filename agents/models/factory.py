@@ -10,7 +10,8 @@ Names (paper A.1/A.2 sizes):
 
 Keyword overrides set config fields (:class:`LSTMConfig`, :class:`GTrXLConfig`), e.g.
 ``build("gtrxl-2", obs_space, act_space, d_model=32, num_heads=2, head_dim=16)``. For
-``asymm-*`` each override goes to the config(s) that have the field.
+``asymm-*`` each override goes to the config(s) that have the field. The size in a name is
+only a default: ``build("lstm-32", ..., hidden_size=16)`` has 16 units.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ def _fields(config_cls) -> set:
     return {f.name for f in dataclasses.fields(config_cls)}
 
 
-def _config(config_cls, overrides: Dict[str, Any], **fixed):
-    return config_cls(**{**{k: v for k, v in overrides.items() if k in _fields(config_cls)}, **fixed})
+def _config(config_cls, overrides: Dict[str, Any], **from_name):
+    return config_cls(**{**from_name, **{k: v for k, v in overrides.items() if k in _fields(config_cls)}})
 
 
 def _check_overrides(name: str, overrides: Dict[str, Any], *config_classes) -> None:

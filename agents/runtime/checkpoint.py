@@ -4,7 +4,8 @@ Files are ``checkpoints/checkpoint-<learner steps>.pt``. A save writes ``.tmp-<r
 (a name the loader's pattern never matches), fsyncs it, renames it into place with
 ``os.replace`` and fsyncs the directory. Loading uses ``torch.load(weights_only=True)``, so a
 file with a pickled payload that would run code is refused, and falls back from the newest
-file to older ones when a file is damaged. The newest ``keep`` files are kept.
+file to older ones when a file is damaged or of another format. A save keeps the newest
+``keep`` files at or below its own step; files with higher steps are never deleted.
 """
 
 from __future__ import annotations
@@ -48,25 +49,66 @@ def save(run_dir: str, payload: dict, step: int, keep: int = 3) -> str:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    for old in list_checkpoints(run_dir)[keep:]:
+    own = [p for p in list_checkpoints(run_dir) if step_of(p) <= step]
+    for old in own[keep:]:
         os.unlink(old)
     return path
+
+
+def step_of(path: str) -> int:
+    return int(_NUMBER.search(path).group(1))
 
 
 def list_checkpoints(run_dir: str) -> list[str]:
     """Checkpoint files, newest (highest step) first."""
     paths = [p for p in glob.glob(os.path.join(checkpoint_dir(run_dir), PATTERN)) if _NUMBER.search(p)]
-    return sorted(paths, key=lambda p: int(_NUMBER.search(p).group(1)), reverse=True)
+    return sorted(paths, key=step_of, reverse=True)
+
+
+def load(path: str) -> dict:
+    """One checkpoint file; ValueError if it is damaged, unsafe or of another format."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # damaged file or a refused (unsafe) payload
+        raise ValueError(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise ValueError(f"checkpoint format {found!r}, this version reads format {FORMAT}")
+    return payload
+
+
+def load_newest(run_dir: str) -> tuple[dict | None, str | None, list[tuple[str, str]]]:
+    """The newest checkpoint that loads, its path, and ``(path, reason)`` for each newer one that
+    did not (``None, None, [...]`` when none loads)."""
+    damaged = []
+    for path in list_checkpoints(run_dir):
+        try:
+            return load(path), path, damaged
+        except ValueError as exc:
+            damaged.append((path, str(exc)))
+    return None, None, damaged
 
 
 def load_latest(run_dir: str) -> tuple[dict, str] | tuple[None, None]:
-    """The newest checkpoint that loads safely, and its path; ``(None, None)`` if there is none."""
-    for path in list_checkpoints(run_dir):
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True), path
-        except Exception as exc:  # damaged file or a refused (unsafe) payload
-            warnings.warn(f"skipping checkpoint {path}: {type(exc).__name__}: {str(exc)[:200]}", stacklevel=2)
-    return None, None
+    """The newest checkpoint that loads, and its path, warning about each skipped one; ``(None,
+    None)`` if there is none."""
+    payload, path, damaged = load_newest(run_dir)
+    for skipped, reason in damaged:
+        warnings.warn(f"skipping checkpoint {skipped}: {reason}", stacklevel=2)
+    return payload, path
+
+
+def move_damaged(run_dir: str, paths: list[str]) -> list[str]:
+    """Move damaged checkpoint files to ``checkpoints/damaged/`` (kept for inspection, out of the
+    kept slots); their new paths."""
+    directory = os.path.join(checkpoint_dir(run_dir), "damaged")
+    moved = []
+    for path in paths:
+        os.makedirs(directory, exist_ok=True)
+        target = os.path.join(directory, os.path.basename(path))
+        os.replace(path, target)
+        moved.append(target)
+    return moved
 
 
 def payload(config, learner_state: dict, actor_tensors: dict, counters: dict) -> dict:

@@ -1,43 +1,97 @@
-"""The command line shared by every agent entry module (``python -m agents.ald`` and the baselines)."""
+"""The command line shared by every agent entry module (``python -m agents.ald`` and the baselines).
+
+Bad input of any kind exits with status 2 and one line on stderr, before anything is created or
+started; see :func:`resolve` for what ``--resume`` accepts.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
 
-from agents.runtime.config import RunConfig, build_parser, config_from_args, validate
+from agents.runtime.config import (RunConfig, build_parser, changes, config_from_args, describe_changes,
+                                   fixed_changes, given_options, validate)
 
 
-def resolve(agent: str, description: str, argv: list[str] | None):
-    """Parse and validate; exit 2 with a message on bad input, before anything starts."""
-    parser = build_parser(agent, description)
-    args = parser.parse_args(argv)
-    if args.resume:
-        path = os.path.join(args.resume, "config.json")
-        if not os.path.exists(path):
-            parser.error(f"--resume {args.resume!r}: no config.json there (not a run directory)")
+def load_saved_config(run_dir: str) -> dict:
+    """A run directory's ``config.json``; ValueError naming the problem if it is not a valid one."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise ValueError(f"--resume {run_dir!r}: no config.json there (not a run directory)")
+    try:
         with open(path) as f:
             saved = json.load(f)
-        if saved.get("agent") != agent:
-            parser.error(f"--resume {args.resume!r} is a {saved.get('agent')!r} run, not {agent!r}")
-        given = {k: v for k, v in vars(args).items() if v is not None and k != "preset"}
-        saved.update(given)
-        config = RunConfig(**saved)
-    else:
-        config = config_from_args(agent, args)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--resume: {path} is not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise ValueError(f"--resume: cannot read {path}: {exc.strerror}") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"--resume: {path} must hold a JSON object, not a {type(saved).__name__}")
+    unknown = sorted(set(saved) - {f.name for f in dataclasses.fields(RunConfig)})
+    if unknown:
+        raise ValueError(f"--resume: {path} has unknown setting(s) {', '.join(unknown)}")
+    return saved
+
+
+def resumed_config(agent: str, args) -> RunConfig:
+    """The saved config of ``args.resume`` with the options given now. Budgets, logging, resources
+    and optimisation settings may change; the models and the env may not."""
+    if args.preset:
+        raise ValueError("--preset cannot be given with --resume: a resumed run keeps its own settings")
+    saved = load_saved_config(args.resume)
+    if saved.get("agent") != agent:
+        raise ValueError(f"--resume {args.resume!r} is a {saved.get('agent')!r} run, not {agent!r}")
+    given = given_options(args)
+    same = {"name": lambda a, b: a == b, "runs_dir": lambda a, b: os.path.abspath(a) == os.path.abspath(b)}
+    for key in ("name", "runs_dir"):
+        if key in given and not same[key](given[key], saved.get(key, "")):
+            raise ValueError(f"--resume {args.resume!r} continues that run in place; --{key.replace('_', '-')} "
+                             f"{given[key]!r} would name another")
+    merged = {**saved, **given}
+    refused = fixed_changes(saved, merged)
+    if refused:
+        raise ValueError(f"--resume {args.resume!r}: the models and the env of a run cannot change "
+                         f"({describe_changes(refused)}); start a new run (another --name) instead")
+    other = changes(saved, merged)
+    if other:
+        print(f"resuming with changed settings: {describe_changes(other)}", file=sys.stderr)
+    return RunConfig(**merged)
+
+
+def parse(agent: str, description: str, argv: list[str] | None):
+    """Parse and validate: the config and the parsed options; exit 2 with a message on bad input."""
+    parser = build_parser(agent, description)
+    args = parser.parse_args(argv)
     try:
+        config = resumed_config(agent, args) if args.resume else config_from_args(agent, args)
         validate(config)
     except ValueError as exc:
         parser.error(str(exc))
-    return config
+    return config, args
+
+
+def resolve(agent: str, description: str, argv: list[str] | None) -> RunConfig:
+    """The validated config of a command line (exit 2 on bad input)."""
+    return parse(agent, description, argv)[0]
 
 
 def main(agent: str, description: str, argv: list[str] | None = None) -> int:
-    config = resolve(agent, description, argv)
-    from agents.runtime.launcher import launch  # torch and friends load only after validation
+    """The entry modules' ``main``: 0 done, 1 failed, 2 refused before starting, 130 interrupted."""
+    try:
+        config, args = parse(agent, description, argv)
+        from agents.runtime.launcher import launch  # torch and friends load only after validation
+        from agents.runtime.run_directory import RunError
 
-    return launch(config)
+        try:
+            return launch(config, overwrite=args.overwrite)
+        except RunError as exc:
+            print(f"python -m agents.{agent}: error: {exc}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:
+        print("interrupted before the run started", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,12 +1,14 @@
-"""Start a run: its directory, saved config, metrics, progress bar, then the chosen runner."""
+"""Start a run: stop signals first, then its directory (locked), metrics and progress bar, then
+the chosen driver; report how it ended."""
 
 from __future__ import annotations
 
-import json
-import os
 import signal
+import sys
+import threading
 
 from agents.runtime.metrics import MetricsWriter
+from agents.runtime.run_directory import open_run
 
 
 class Progress:
@@ -34,42 +36,96 @@ class Progress:
             self.bar.close()
 
 
-def prepare_run_dir(config) -> str:
-    run_dir = config.run_dir
-    os.makedirs(run_dir, exist_ok=True)
-    with open(os.path.join(run_dir, "config.json"), "w") as f:
-        json.dump(config.to_dict(), f, indent=2)
-    return run_dir
+class StopRequest:
+    """SIGINT and SIGTERM set a flag instead of killing the process (installed for the whole
+    launch, so a signal during start-up is as clean as one later); ``stop()`` says whether to stop."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signalled = False
+        self.previous: dict = {}
+
+    def __call__(self) -> bool:
+        return self.signalled
+
+    def _handle(self, signum, frame) -> None:
+        self.signalled = True
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
 
 
-def launch(config) -> int:
-    """Run ``config`` to the end; 0 on success, 1 on a failed run, 130 when interrupted."""
-    run_dir = prepare_run_dir(config)
-    writer = MetricsWriter(run_dir)
-    progress = Progress(config, config.progress)
-    try:
-        if config.runner == "serial":
-            from agents.runtime.drivers.serial import run_serial
+class RowLog:
+    """Each metrics row to the metrics files and the progress bar. A write error (a full disk) is
+    recorded as the run's failure, stops the run and is not retried."""
 
-            # Ctrl-C / SIGTERM end the run after the current round, with a final checkpoint.
-            interrupted = []
-            previous = {sig: signal.signal(sig, lambda *_: interrupted.append(True))
-                        for sig in (signal.SIGINT, signal.SIGTERM)}
+    def __init__(self, writer: MetricsWriter, progress: Progress, failures: list[str]):
+        self.writer, self.progress, self.failures = writer, progress, failures
+        self.broken = False
+
+    def __call__(self, row: dict) -> None:
+        if not self.broken:
             try:
-                stats = run_serial(config, run_dir, writer, progress, stop=lambda: bool(interrupted))
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-            code = 130 if interrupted else 0
-        else:
-            from agents.runtime.drivers.parallel import run_parallel
+                self.writer.write(row)
+            except OSError as exc:
+                self.broken = True
+                self.failures.append(f"cannot write the metrics of {self.writer.run_dir}: {exc}")
+        self.progress(row)
 
-            stats, code = run_parallel(config, run_dir, writer, progress)
-    finally:
-        progress.close()
-        writer.close()
-    row = stats.row()
-    success = row["success_rate"]
-    print(f"{config.agent}: {stats.env_steps:,} env steps, {stats.learner_steps:,} learner steps, "
-          f"success rate (last 100 episodes) {'-' if success is None else f'{success:.2f}'}; run directory {run_dir}")
-    return code
+    def close(self) -> None:
+        self.progress.close()
+        try:
+            self.writer.close()
+        except OSError as exc:
+            if not self.broken:
+                self.failures.append(f"cannot write the metrics of {self.writer.run_dir}: {exc}")
+
+
+def launch(config, overwrite: bool = False) -> int:
+    """Run ``config`` to the end: 0 done, 1 failed, 130 interrupted (a refusal before the start
+    raises :class:`agents.runtime.run_directory.RunError`)."""
+    failures: list[str] = []
+    with StopRequest() as signalled, open_run(config, overwrite) as run:
+        if signalled():
+            print("interrupted before the run started", file=sys.stderr)
+            return 130
+        try:
+            writer = MetricsWriter(run.run_dir)
+        except OSError as exc:
+            print(f"error: cannot write the metrics of {run.run_dir}: {exc}", file=sys.stderr)
+            return 1
+        progress = Progress(config, config.progress)
+        log = RowLog(writer, progress, failures)
+        stop = lambda: signalled() or bool(failures)  # noqa: E731
+        try:
+            if config.runner == "serial":
+                from agents.runtime.drivers.serial import run_serial
+
+                try:
+                    stats = run_serial(config, run, log, stop)
+                except OSError as exc:  # a full disk under a checkpoint: the error, not a traceback
+                    failures.append(f"{type(exc).__name__}: {exc}")
+                    stats = None
+            else:
+                from agents.runtime.drivers.parallel import run_parallel
+
+                stats = run_parallel(config, run, log, stop, failures)
+        finally:
+            log.close()
+    for i, failure in enumerate(failures):
+        print(f"{'error' if i == 0 else 'also'}: {failure}", file=sys.stderr)
+    if stats is not None:
+        row = stats.row()
+        success = row["success_rate"]
+        print(f"{config.agent}: {stats.env_steps:,} env steps, {stats.learner_steps:,} learner steps, success rate "
+              f"(last 100 episodes) {'-' if success is None else f'{success:.2f}'}; run directory {run.run_dir}")
+    if failures:
+        return 1
+    return 130 if signalled() else 0

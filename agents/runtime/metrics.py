@@ -51,8 +51,9 @@ class RunStats:
         self.unverified: dict[int, list[str]] = {}  # actor digests whose publication is not here yet
         self.actor_versions: dict[int, int] = {}
         self.param_checks = self.param_mismatches = 0
-        self.start = time.monotonic()
+        self.start = time.monotonic()  # CLOCK_MONOTONIC: the same clock in every process of the machine
         self.elapsed_before = 0.0
+        self.frozen_clock: float | None = None
         self._new_window()
 
     def _new_window(self) -> None:
@@ -128,7 +129,14 @@ class RunStats:
                 and sum(self.successes) >= c.stop_success_rate * len(self.successes))
 
     def wall_clock(self) -> float:
+        if self.frozen_clock is not None:
+            return self.frozen_clock
         return self.elapsed_before + time.monotonic() - self.start
+
+    def freeze_clock(self, wall_clock_s: float) -> None:
+        """Report ``wall_clock_s`` from now on (the final row takes the final checkpoint's clock, so a
+        resumed run continues exactly where the last row ended)."""
+        self.frozen_clock = float(wall_clock_s)
 
     def row(self, final: bool = False) -> dict:
         """A metrics row; rates are over the time since the previous row (``final``: the run's last)."""
@@ -200,6 +208,7 @@ class MetricsWriter:
     """Appends rows to ``metrics.jsonl`` and ``metrics.csv``, and to TensorBoard if installed."""
 
     def __init__(self, run_dir: str, tensorboard: bool = True):
+        self.run_dir = run_dir
         self.jsonl = open(os.path.join(run_dir, "metrics.jsonl"), "a", buffering=1)
         csv_path = os.path.join(run_dir, "metrics.csv")
         new_csv = not os.path.exists(csv_path)
@@ -225,7 +234,13 @@ class MetricsWriter:
                     self.tb.add_scalar(key, value, row["env_steps"])
 
     def close(self) -> None:
-        self.jsonl.close()
-        self.csv_file.close()
-        if self.tb is not None:
-            self.tb.close()
+        """Close every file; the first OSError (a full disk flushing the last row) is raised after."""
+        error = None
+        for f in (self.jsonl, self.csv_file, self.tb):
+            try:
+                if f is not None:
+                    f.close()
+            except OSError as exc:
+                error = error or exc
+        if error is not None:
+            raise error

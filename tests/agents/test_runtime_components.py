@@ -167,7 +167,8 @@ def test_distill_process_update_is_visible_to_the_parent():
                     events=ctx.Queue(), counters=Counters.create(ctx, {"learner_steps": 10}),
                     transport=TrajectoryTransport(ctx, 1), learner_queue=None, replay_queue=None,
                     replay_requests=ctx.Queue(), replay_responses=[ctx.Queue()], stores=stores,
-                    run_dir="", resume_path=None, wall_clock_before=0.0)
+                    run_dir="", resume_path=None, wall_clock_before=0.0,
+                    clock_start=0.0)
     process = ctx.Process(target=distill_main, args=(shared, 0), daemon=True)
     process.start()
     try:
@@ -217,7 +218,8 @@ def test_replay_is_fifo_and_samples_uniformly():
 
 def test_checkpoint_roundtrip_pruning_and_temp_files_ignored(tmp_path):
     for step in (1, 2, 3, 4):
-        checkpoint.save(str(tmp_path), {"step": step, "w": torch.full((2,), float(step))}, step, keep=3)
+        checkpoint.save(str(tmp_path), {"format": checkpoint.FORMAT, "step": step, "w": torch.full((2,), float(step))},
+                        step, keep=3)
     (tmp_path / "checkpoints" / ".tmp-abc.partial").write_bytes(b"half a file")
     assert len(checkpoint.list_checkpoints(str(tmp_path))) == 3
     payload, path = checkpoint.load_latest(str(tmp_path))
@@ -225,8 +227,8 @@ def test_checkpoint_roundtrip_pruning_and_temp_files_ignored(tmp_path):
 
 
 def test_corrupted_latest_checkpoint_falls_back_to_previous(tmp_path):
-    checkpoint.save(str(tmp_path), {"step": 1}, 1)
-    newest = checkpoint.save(str(tmp_path), {"step": 2}, 2)
+    checkpoint.save(str(tmp_path), {"format": checkpoint.FORMAT, "step": 1}, 1)
+    newest = checkpoint.save(str(tmp_path), {"format": checkpoint.FORMAT, "step": 2}, 2)
     with open(newest, "r+b") as f:
         f.truncate(10)
     with pytest.warns(UserWarning, match="skipping checkpoint"):
@@ -240,10 +242,10 @@ class Exploit:
 
 
 def test_malicious_pickle_checkpoint_is_refused(tmp_path):
-    checkpoint.save(str(tmp_path), {"step": 1}, 1)
+    checkpoint.save(str(tmp_path), {"format": checkpoint.FORMAT, "step": 1}, 1)
     directory = tmp_path / "checkpoints"
     with open(directory / "checkpoint-0000000009.pt", "wb") as f:
-        torch.save({"step": 9, "evil": Exploit()}, f, pickle_protocol=2)
+        torch.save({"format": checkpoint.FORMAT, "step": 9, "evil": Exploit()}, f, pickle_protocol=2)
     if os.path.exists("/tmp/ald-exploit"):
         os.unlink("/tmp/ald-exploit")
     with pytest.warns(UserWarning, match="skipping checkpoint"):
@@ -254,6 +256,18 @@ def test_malicious_pickle_checkpoint_is_refused(tmp_path):
 
 def test_no_checkpoint(tmp_path):
     assert checkpoint.load_latest(str(tmp_path)) == (None, None)
+
+
+def test_other_formats_are_refused_and_pruning_never_deletes_higher_steps(tmp_path):
+    checkpoint.save(str(tmp_path), {"format": checkpoint.FORMAT, "step": 1}, 1)
+    checkpoint.save(str(tmp_path), {"format": 1, "step": 50}, 50)
+    payload, path, damaged = checkpoint.load_newest(str(tmp_path))
+    assert payload["step"] == 1 and [p for p, _ in damaged] == [str(tmp_path / "checkpoints" / "checkpoint-0000000050.pt")]
+    assert "format 1" in damaged[0][1]
+    for step in (2, 3, 4):  # a lineage below step 50 prunes its own files only
+        checkpoint.save(str(tmp_path), {"format": checkpoint.FORMAT, "step": step}, step, keep=2)
+    steps = [checkpoint.step_of(p) for p in checkpoint.list_checkpoints(str(tmp_path))]
+    assert steps == [50, 4, 3]
 
 
 def test_run_finishes_at_budget_or_at_the_stop_success_rate():

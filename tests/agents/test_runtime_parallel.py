@@ -13,84 +13,12 @@ import torch
 from agents.runtime import checkpoint
 from agents.runtime.assembly import make_stores
 from agents.runtime.topology import topology_of
-from runtime_helpers import tiny_cli_args, tiny_config
+from process_helpers import alive, descendants, kill_all, pids, resume, rows, start, stop, wait_for
+from runtime_helpers import tiny_config
 
 REQUIRED = ("env_steps", "learner_steps", "distill_steps", "wall_clock_s", "episodes", "episode_return",
             "success_rate", "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct",
             "queue_depth", "actor_restarts", "nan_updates", "loss", "kl_actor_learner", "eta", "alpha")
-
-
-def start(agent, tmp_path, name="p", **overrides):
-    args = tiny_cli_args(tmp_path, name, runner="parallel", total_env_steps=10**9, log_seconds=1, **overrides)
-    return subprocess.Popen([sys.executable, "-m", f"agents.{agent}", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-
-
-def wait_for(predicate, timeout, process=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        if process is not None and process.poll() is not None:
-            return False
-        time.sleep(0.2)
-    return False
-
-
-def rows(tmp_path, name="p"):
-    path = tmp_path / name / "metrics.jsonl"
-    return [json.loads(line) for line in open(path)] if path.exists() else []
-
-
-def pids(tmp_path, name="p"):
-    path = tmp_path / name / "pids.json"
-    try:
-        return json.load(open(path))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is not alive
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def stop(process, sig=signal.SIGINT, timeout=90):
-    """Wait for the run to end (after sending ``sig`` if it is still running and none was sent)."""
-    if process.poll() is None and sig is not None:
-        process.send_signal(sig)
-    try:
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        out, err = process.communicate(timeout=10)
-        pytest.fail(f"the run did not stop within {timeout}s:\n{err[-3000:]}")
-    return process.returncode, out, err
-
-
-@pytest.fixture
-def shm_before():
-    return set(os.listdir("/dev/shm"))
-
-
-def resume(tmp_path, agent, name, env_steps):
-    process = subprocess.Popen([sys.executable, "-m", f"agents.{agent}", "--resume", str(tmp_path / name),
-                                "--total-env-steps", str(env_steps), "--no-progress"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = process.communicate(timeout=180)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate(timeout=10)
-    return process.returncode, err
 
 
 # Every agent, and each of SIGINT and SIGTERM sent to the main process alone and to the whole
@@ -129,6 +57,7 @@ def test_each_agent_runs_in_parallel_stops_on_a_signal_and_resumes_from_its_fina
     assert last["learner_steps"] == payload["learner"]["steps"] == payload["counters"]["learner_steps"]
     for key in ("env_steps", "episodes", "distill_steps"):
         assert last[key] == payload["counters"][key], key
+    assert last["wall_clock_s"] == pytest.approx(payload["counters"]["wall_clock_s"], abs=1e-3)  # one clock
     for key in REQUIRED:
         assert key in last, key
     measured = [r for r in all_rows if r["learner_waiting_pct"] is not None]
@@ -148,6 +77,7 @@ def test_each_agent_runs_in_parallel_stops_on_a_signal_and_resumes_from_its_fina
     assert "resuming from" in err
     resumed = rows(tmp_path)[len(all_rows):]
     assert resumed and resumed[0]["env_steps"] >= last["env_steps"] and resumed[-1]["final"]
+    assert resumed[0]["wall_clock_s"] >= last["wall_clock_s"]
     final, _ = checkpoint.load_latest(str(tmp_path / "p"))
     assert final["counters"]["env_steps"] >= last["env_steps"] + 800
     assert final["learner"]["steps"] > payload["learner"]["steps"]
@@ -190,15 +120,20 @@ def test_killed_supervisor_stops_every_child_and_the_learner_saves(tmp_path, shm
         assert wait_for(lambda: any(r["learner_steps"] >= 3 for r in rows(tmp_path)), 120, process)
         children = {k: v for k, v in pids(tmp_path).items() if k != "supervisor"}
         assert set(children) == set(topology_of(tiny_config(agent="ald")).roles(2, 2))
+        below = descendants(process.pid)  # the roles and multiprocessing's resource tracker
+        assert set(children.values()) < below
         os.kill(process.pid, signal.SIGKILL)
-        assert wait_for(lambda: not any(alive(pid) for pid in children.values()), 30)
+        killed = time.monotonic()
+        assert wait_for(lambda: not descendants(process.pid) and not any(alive(p) for p in below), 30)
+        gone_after = time.monotonic() - killed
     finally:
         stop(process, None)
-        for pid in pids(tmp_path).values():
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        kill_all(below)
+    assert gone_after < 15, gone_after
     payload, _ = checkpoint.load_latest(str(tmp_path / "p"))
     assert payload is not None and payload["learner"]["steps"] >= 3
+    # the orphaned learner saved at its last step, under the run directory's lock
+    assert payload["counters"]["learner_steps"] == payload["learner"]["steps"] >= rows(tmp_path)[-1]["learner_steps"]
     assert wait_for(lambda: set(os.listdir("/dev/shm")) <= shm_before, 10)
 
 
@@ -214,21 +149,6 @@ def test_dead_learner_stops_everything_within_seconds(tmp_path):
         code, out, err = stop(process)
     assert code == 1 and "learner process died" in err
     assert not any(alive(pid) for pid in pids(tmp_path).values())
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--env-id", "MemoryEnvs/IMaze-9x9-v1"], "MemoryEnvs/IMaze-9x9-v0"),
-    (["--num-actors", "0"], "num-actors"),
-    (["--batch-size", "10", "--envs-per-actor", "4"], "multiple of"),
-    (["--learner-overrides", "{not json"], "not valid JSON"),
-    (["--learner-overrides", '{"d_modle": 8}'], "unknown override"),
-    (["--learning-rate", "-1"], "learning-rate"),
-])
-def test_bad_cli_input_exits_2_before_any_process_starts(tmp_path, args, message):
-    out = subprocess.run([sys.executable, "-m", "agents.ald", "--runs-dir", str(tmp_path), *args],
-                         capture_output=True, text=True, timeout=120)
-    assert out.returncode == 2 and message in out.stderr
-    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("agent", ["ald", "lstm", "gtrxl", "asymm_ac"])

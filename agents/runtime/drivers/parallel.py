@@ -28,7 +28,6 @@ import time
 
 import torch.multiprocessing as mp
 
-from agents.runtime import checkpoint
 from agents.runtime.assembly import make_stores
 from agents.runtime.drivers.processes import (STOP_SIGNALS, Shared, actor_main, distill_main, learner_main,
                                               replay_main, runner_main)
@@ -41,29 +40,37 @@ JOIN_OTHERS_S = 10.0
 
 
 class Supervisor:
-    def __init__(self, config, run_dir: str, writer, progress):
-        self.config, self.run_dir, self.writer, self.progress = config, run_dir, writer, progress
+    """Starts the roles of ``config``'s topology in the opened run directory ``run``, passes each
+    metrics row to ``log``, and stops when the run is finished, ``stop()`` says so, or a role
+    fails (appended to ``failures``, the first one first)."""
+
+    def __init__(self, config, run, log, stop, failures: list[str]):
+        self.config, self.run_dir = config, run.run_dir
+        self.payload, self.resume_path = run.payload, run.checkpoint_path
+        self.log_row, self.stop, self.failures = log, stop, failures
         self.ctx = mp.get_context("spawn")
         self.topology = topology_of(config)
         self.stats = RunStats(config)
         self.processes: dict[str, mp.Process] = {}
         self.actor_restarts: dict[int, int] = {}
-        self.failure: str | None = None
-        self.interrupted = False
+        self.final_checkpoint: dict | None = None
+
+    @property
+    def failure(self) -> str | None:
+        return self.failures[0] if self.failures else None
+
+    def fail(self, message: str) -> None:
+        self.failures.append(message)
 
     # -- set-up ----------------------------------------------------------------------
     def make_shared(self) -> Shared:
-        c, ctx, topology = self.config, self.ctx, self.topology
-        payload, path = checkpoint.load_latest(self.run_dir) if c.resume else (None, None)
+        c, ctx, topology, payload = self.config, self.ctx, self.topology, self.payload
         stores = make_stores(c, payload, ctx)
         self.stats.add_publication(stores.actor.current())
-        counters_start, wall_clock = {}, 0.0
+        counters_start = {}
         if payload is not None:
             counters_start = payload["counters"]
-            wall_clock = float(counters_start["wall_clock_s"])
             self.stats.restore(counters_start)
-            print(f"resuming from {path}: {self.stats.env_steps:,} env steps, "
-                  f"{self.stats.learner_steps:,} learner steps", file=sys.stderr)
         per_batch = c.batch_size // c.envs_per_actor
         distills = topology.distills
         return Shared(
@@ -74,7 +81,8 @@ class Supervisor:
             replay_queue=ctx.Queue(maxsize=8) if distills else None,
             replay_requests=ctx.Queue() if distills else None,
             replay_responses=[ctx.Queue(maxsize=1) for _ in range(c.num_distill)] if distills else [],
-            stores=stores, run_dir=self.run_dir, resume_path=path, wall_clock_before=wall_clock,
+            stores=stores, run_dir=self.run_dir, resume_path=self.resume_path,
+            wall_clock_before=self.stats.elapsed_before, clock_start=self.stats.start,
         )
 
     def start_role(self, name: str, restarts: int = 0) -> None:
@@ -101,36 +109,32 @@ class Supervisor:
             json.dump({"supervisor": os.getpid(), **pids}, f)
 
     # -- the loop --------------------------------------------------------------------
-    def run(self) -> tuple[RunStats, int]:
+    def run(self) -> RunStats:
         c = self.config
-        self.shared = self.make_shared()
-        previous = {sig: signal.signal(sig, self.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
+            self.shared = self.make_shared()
             self.actor_restarts = {i: 0 for i in range(c.num_actors)}
             for name in self.topology.roles(c.num_actors, c.num_distill):
+                if self.stop():
+                    break
                 self.start_role(name)
             last_log = time.monotonic()
-            while not (self.failure or self.interrupted):
+            while not (self.failure or self.stop()):
                 self.drain_events()
                 self.check_processes()
                 if self.stats.finished():
                     break
                 if time.monotonic() - last_log >= c.log_seconds:
-                    self.log()
+                    self.log_row(self.stats.row())
                     last_log = time.monotonic()
         finally:
             self.shutdown()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        self.log(final=True)
+        if self.final_checkpoint is not None:  # the final row is the final checkpoint's moment
+            self.stats.freeze_clock(self.final_checkpoint["wall_clock_s"])
+        if self.processes:  # (a run stopped before its first role started has nothing to report)
+            self.log_row(self.stats.row(final=True))
         self.close_queues()
-        if self.failure:
-            print(f"error: {self.failure}", file=sys.stderr)
-            return self.stats, 1
-        return self.stats, 130 if self.interrupted else 0
-
-    def on_signal(self, signum, frame) -> None:
-        self.interrupted = True
+        return self.stats
 
     def drain_events(self, timeout: float = 0.1) -> None:
         stats = self.stats
@@ -150,10 +154,12 @@ class Supervisor:
                 stats.latest.update(message[1])
             elif kind == "distill":
                 stats.add_distill_steps(0, message[1])  # the step count comes from the shared counter
+            elif kind == "checkpoint" and message[2]:
+                self.final_checkpoint = message[3]
             elif kind == "error" and message[1].startswith("actor"):
-                print(f"warning: the {message[1]} process raised:\n{message[2]}", file=sys.stderr)
+                print(f"warning: the {message[1]} process raised (it is restarted):\n{message[2]}", file=sys.stderr)
             elif kind == "error" and not self.shared.stop.is_set():
-                self.failure = f"the {message[1]} process failed:\n{message[2]}"
+                self.fail(f"the {message[1]} process failed:\n{message[2]}")
         counters = self.shared.counters.snapshot()
         stats.add_env_steps(counters["env_steps"] - stats.env_steps)
         stats.add_distill_steps(counters["distill_steps"] - stats.distill_steps)
@@ -166,23 +172,18 @@ class Supervisor:
             if process.is_alive() or self.failure:
                 continue
             if not name.startswith("actor-"):
-                self.failure = self.failure or f"the {name} process died (exit code {process.exitcode})"
+                self.fail(f"the {name} process died (exit code {process.exitcode})")
                 continue
             actor_id = int(name.split("-")[1])
             self.actor_restarts[actor_id] += 1
             self.stats.actor_restarts += 1
             if self.stats.actor_restarts > self.config.max_actor_restarts:
-                self.failure = (f"actors crashed {self.stats.actor_restarts} times (limit --max-actor-restarts "
-                                f"{self.config.max_actor_restarts}); last: {name}, exit code {process.exitcode}")
+                self.fail(f"actors crashed {self.stats.actor_restarts} times (limit --max-actor-restarts "
+                          f"{self.config.max_actor_restarts}); last: {name}, exit code {process.exitcode}")
                 continue
             print(f"warning: {name} exited with code {process.exitcode}; restarting it "
                   f"(restart {self.stats.actor_restarts} of at most {self.config.max_actor_restarts})", file=sys.stderr)
             self.start_role(name, self.actor_restarts[actor_id])
-
-    def log(self, final: bool = False) -> None:
-        row = self.stats.row(final)
-        self.writer.write(row)
-        self.progress(row)
 
     def shutdown(self) -> None:
         """Stop every child: the actors first (the counters stop moving), then replay and the
@@ -203,6 +204,8 @@ class Supervisor:
         self.drain_events(0.0)
 
     def close_queues(self) -> None:
+        if not hasattr(self, "shared"):
+            return
         for q in self.shared.queues():
             close_queue(q)
         self.shared.transport.close()
@@ -219,5 +222,6 @@ class Supervisor:
             p.join(5.0)
 
 
-def run_parallel(config, run_dir: str, writer, progress) -> tuple[RunStats, int]:
-    return Supervisor(config, run_dir, writer, progress).run()
+def run_parallel(config, run, log, stop, failures: list[str]) -> RunStats:
+    """Run ``config`` in the opened run directory ``run`` (see :class:`Supervisor`)."""
+    return Supervisor(config, run, log, stop, failures).run()

@@ -5,7 +5,9 @@ between the role and its channels, and nothing else (the roles come from
 Every body runs under :func:`run_role`: SIGINT and SIGTERM are left to the supervisor (a
 terminal's Ctrl-C, ``timeout``, ``scancel`` and ``kill -TERM -PGID`` signal the whole process
 group, and the learner must still write its final checkpoint), and a watchdog stops the run if
-the supervisor itself disappears, so no role trains on unsupervised.
+the supervisor itself disappears (SIGKILL, the OOM killer), so no role trains on unsupervised:
+every role stops within a second; the learner then writes a final checkpoint if it can take the
+run directory's lock (no new run has), and a role still alive after its grace period exits hard.
 """
 
 from __future__ import annotations
@@ -25,11 +27,15 @@ import torch
 from agents.runtime import checkpoint
 from agents.runtime.assembly import (Stores, learner_threads, make_actor, make_distiller, make_feed, make_learner,
                                      make_replay, torch_threads)
+from agents.runtime.faults import FAULTS_VARIABLE, injected_fault
 from agents.runtime.roles.distill import distill_steps_due
+from agents.runtime.run_directory import FINAL_SAVE, RunLock
 from agents.runtime.topology import topology_of
 from agents.runtime.transport.channels import Counters, TrajectoryTransport, get, put
 
 WATCHDOG_S = 0.5
+ORPHAN_GRACE_S = 15.0  # a role that lost its supervisor exits hard after this (the learner: LEARNER_GRACE_S)
+LEARNER_GRACE_S = 120.0
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
@@ -52,7 +58,8 @@ class Shared:
     stores: Stores
     run_dir: str
     resume_path: str | None
-    wall_clock_before: float
+    wall_clock_before: float  # the run's wall clock at the start: wall_clock_before + now - clock_start
+    clock_start: float  # the supervisor's time.monotonic() at the start (one clock for rows and checkpoints)
 
     def emit(self, *message) -> None:
         """Best-effort report to the supervisor (never blocks a worker)."""
@@ -61,19 +68,28 @@ class Shared:
         except queue.Full:
             pass
 
+    def orphaned(self) -> bool:
+        """Whether the supervisor is gone (this process was re-parented)."""
+        return os.getppid() != self.supervisor_pid
+
+    def wall_clock(self) -> float:
+        return self.wall_clock_before + time.monotonic() - self.clock_start
+
     def queues(self) -> list:
         return [q for q in (self.events, self.learner_queue, self.replay_queue, self.replay_requests,
                             *self.replay_responses) if q is not None]
 
 
-def _watch_supervisor(shared: Shared) -> None:
-    while os.getppid() == shared.supervisor_pid:
+def _watch_supervisor(shared: Shared, grace_s: float) -> None:
+    while not shared.orphaned():
         time.sleep(WATCHDOG_S)
     for event in (shared.stop_actors, shared.stop_distill, shared.stop):
         event.set()
+    time.sleep(grace_s)
+    os._exit(1)
 
 
-def run_role(shared: Shared, role: str, threads: int, body) -> None:
+def run_role(shared: Shared, role: str, threads: int, body, grace_s: float = ORPHAN_GRACE_S) -> None:
     """Run a child process's ``body()`` the way every role must run (see the module docstring).
 
     The supervisor starts children with SIGINT and SIGTERM blocked (the mask survives ``spawn``'s
@@ -85,7 +101,7 @@ def run_role(shared: Shared, role: str, threads: int, body) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    threading.Thread(target=_watch_supervisor, args=(shared,), daemon=True).start()
+    threading.Thread(target=_watch_supervisor, args=(shared, grace_s), daemon=True).start()
     torch_threads(threads)
     code = 0
     try:
@@ -119,7 +135,12 @@ def actor_main(shared: Shared, actor_id: int, restarts: int) -> None:
 
     def body():
         actor = make_actor(shared.config, actor_id, restarts, shared.stores)
+        fault = injected_fault(f"actor-{actor_id}", restarts)
+        rollouts = 0
         while not shared.stop_actors.is_set():
+            if rollouts == fault:
+                raise RuntimeError(f"fault injected by {FAULTS_VARIABLE} after {fault} rollouts")
+            rollouts += 1
             trajectory = actor.rollout()
             if not shared.transport.put(trajectory, shared.stop_actors):
                 break
@@ -149,7 +170,6 @@ def runner_main(shared: Shared) -> None:
 def learner_main(shared: Shared) -> None:
     """Learner steps on incoming learner batches, parameter publishing, checkpoints."""
     config = shared.config
-    start = time.monotonic()
 
     def body():
         payload = torch.load(shared.resume_path, map_location="cpu", weights_only=True) if shared.resume_path else None
@@ -160,13 +180,17 @@ def learner_main(shared: Shared) -> None:
         else:
             batches = staged_batches(make_feed(config, shared.stores), shared)
 
-        def save() -> None:
+        def save(final: bool = False) -> None:
+            if final and shared.orphaned() and not RunLock(shared.run_dir).try_acquire(FINAL_SAVE):
+                print(f"learner: the supervisor is gone and another run holds {shared.run_dir}; "
+                      f"no final checkpoint", file=sys.stderr)
+                return
             counters = {**shared.counters.snapshot(), "learner_steps": learner.steps,
-                        "wall_clock_s": shared.wall_clock_before + time.monotonic() - start}
+                        "wall_clock_s": shared.wall_clock()}
             _, actor = shared.stores.actor.read(timeout=10.0)  # never half of a distill step
             path = checkpoint.save(shared.run_dir, checkpoint.payload(config, learner.state(), actor, counters),
                                    learner.steps)
-            shared.emit("checkpoint", path)
+            shared.emit("checkpoint", path, final, counters)
 
         last_checkpoint = time.monotonic()
         while not shared.stop.is_set():
@@ -186,9 +210,9 @@ def learner_main(shared: Shared) -> None:
             if time.monotonic() - last_checkpoint >= 60 * config.checkpoint_minutes:
                 save()
                 last_checkpoint = time.monotonic()
-        save()
+        save(final=True)
 
-    run_role(shared, "learner", learner_threads(config), body)
+    run_role(shared, "learner", learner_threads(config), body, LEARNER_GRACE_S)
 
 
 def replay_main(shared: Shared) -> None:

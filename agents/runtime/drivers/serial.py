@@ -22,11 +22,10 @@ from agents.runtime.topology import topology_of
 class SerialDriver:
     """All roles of one run; :meth:`round` moves one trajectory per actor through the graph."""
 
-    def __init__(self, config, run_dir: str):
+    def __init__(self, config, run_dir: str, payload: dict | None = None):
         torch_threads(learner_threads(config))
         self.config, self.run_dir = config, run_dir
         self.topology = topology_of(config)
-        payload, _ = checkpoint.load_latest(run_dir) if config.resume else (None, None)
         self.stores = make_stores(config, payload)
         self.stats = RunStats(config)
         self.stats.add_publication(self.stores.actor.current())
@@ -72,34 +71,28 @@ class SerialDriver:
         for actor in self.actors:
             actor.close()
 
-    def run(self, writer, progress=None, stop=lambda: False) -> RunStats:
-        """Train until ``total_env_steps`` or ``stop_success_rate`` (or ``stop()``); a final row and
-        checkpoint at the end."""
+    def run(self, log, stop=lambda: False) -> RunStats:
+        """Train until ``total_env_steps`` or ``stop_success_rate`` (or ``stop()``), passing each
+        metrics row to ``log``; a final row and checkpoint at the end."""
         config, stats = self.config, self.stats
         last_log = last_checkpoint = time.monotonic()
-
-        def log(final=False):
-            row = stats.row(final)
-            writer.write(row)
-            if progress is not None:
-                progress(row)
-
         try:
             while not stats.finished() and not stop():
                 self.round()
                 now = time.monotonic()
                 if now - last_log >= config.log_seconds:
-                    log()
+                    log(stats.row())
                     last_log = now
                 if now - last_checkpoint >= 60 * config.checkpoint_minutes:
                     self.save()
                     last_checkpoint = now
-            log(final=True)
+            log(stats.row(final=True))
             self.save()
         finally:
             self.close()
         return stats
 
 
-def run_serial(config, run_dir: str, writer, progress=None, stop=lambda: False) -> RunStats:
-    return SerialDriver(config, run_dir).run(writer, progress, stop)
+def run_serial(config, run, log, stop=lambda: False) -> RunStats:
+    """Run ``config`` in the opened run directory ``run`` (:class:`agents.runtime.run_directory.Run`)."""
+    return SerialDriver(config, run.run_dir, run.payload).run(log, stop)
