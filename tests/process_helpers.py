@@ -69,9 +69,10 @@ def stop(process, sig=signal.SIGINT, timeout=90):
     return process.returncode, out, err
 
 
-def resume(tmp_path, agent, name, env_steps):
+def resume(tmp_path, agent, name, env_steps, *extra):
+    """``--resume`` the run ``name`` to ``env_steps``; (exit status, stderr)."""
     process = subprocess.Popen([sys.executable, "-m", f"agents.{agent}", "--resume", str(tmp_path / name),
-                                "--total-env-steps", str(env_steps), "--no-progress"],
+                                "--total-env-steps", str(env_steps), "--no-progress", *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         out, err = process.communicate(timeout=180)

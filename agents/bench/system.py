@@ -107,7 +107,8 @@ def run_system_agent(agent: str, args: argparse.Namespace, runs_dir: str) -> tup
     options = system_options(args.preset, args.single_env_actors, args.num_actors)
     cmd = [sys.executable, "-m", f"agents.{agent}", "--preset", args.preset, "--runner", "parallel",
            "--env-id", SYSTEM_ENV, "--total-env-steps", str(10**12), "--runs-dir", runs_dir, "--name", agent,
-           "--log-seconds", str(args.log_seconds), "--no-progress", "--device", args.device]
+           "--log-seconds", str(args.log_seconds), "--no-progress", "--device", args.device,
+           "--overwrite"]  # a fresh run each time (an earlier one is moved aside, never mixed in)
     for key, value in options.items():
         cmd += ["--" + key.replace("_", "-"), str(value)]
     cmd += shlex.split(args.extra_args)  # last: argparse lets a later option win

@@ -66,9 +66,12 @@ def list_checkpoints(run_dir: str) -> list[str]:
 
 
 def load(path: str) -> dict:
-    """One checkpoint file; ValueError if it is damaged, unsafe or of another format."""
+    """One checkpoint file; ValueError if it is damaged, unsafe or of another format (OSError and
+    MemoryError pass through: they say nothing about the file's contents)."""
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, MemoryError):  # not damage: the file cannot be read now
+        raise
     except Exception as exc:  # damaged file or a refused (unsafe) payload
         raise ValueError(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -105,7 +108,10 @@ def move_damaged(run_dir: str, paths: list[str]) -> list[str]:
     moved = []
     for path in paths:
         os.makedirs(directory, exist_ok=True)
-        target = os.path.join(directory, os.path.basename(path))
+        target, n = os.path.join(directory, os.path.basename(path)), 1
+        while os.path.exists(target):
+            n += 1
+            target = os.path.join(directory, f"{os.path.basename(path)}.{n}")
         os.replace(path, target)
         moved.append(target)
     return moved

@@ -13,6 +13,7 @@ import sys
 
 from agents.runtime.config import (RunConfig, build_parser, changes, config_from_args, describe_changes,
                                    fixed_changes, given_options, validate)
+from agents.runtime.signals import StopRequest
 
 
 def load_saved_config(run_dir: str) -> dict:
@@ -38,18 +39,21 @@ def load_saved_config(run_dir: str) -> dict:
 def resumed_config(agent: str, args) -> RunConfig:
     """The saved config of ``args.resume`` with the options given now. Budgets, logging, resources
     and optimisation settings may change; the models and the env may not."""
-    if args.preset:
-        raise ValueError("--preset cannot be given with --resume: a resumed run keeps its own settings")
+    if args.overwrite:
+        raise ValueError("--overwrite starts a run anew and --resume continues one: give only one")
+    if args.preset:  # (agents.experiment passes a run's own options again, --preset among them)
+        print(f"note: --preset {args.preset} is ignored on --resume: a resumed run keeps its own settings",
+              file=sys.stderr)
     saved = load_saved_config(args.resume)
     if saved.get("agent") != agent:
         raise ValueError(f"--resume {args.resume!r} is a {saved.get('agent')!r} run, not {agent!r}")
     given = given_options(args)
-    same = {"name": lambda a, b: a == b, "runs_dir": lambda a, b: os.path.abspath(a) == os.path.abspath(b)}
-    for key in ("name", "runs_dir"):
-        if key in given and not same[key](given[key], saved.get(key, "")):
-            raise ValueError(f"--resume {args.resume!r} continues that run in place; --{key.replace('_', '-')} "
-                             f"{given[key]!r} would name another")
     merged = {**saved, **given}
+    if "name" in given or "runs_dir" in given:  # they may name the resumed directory, no other
+        named = RunConfig(**{**merged, "resume": ""}).run_dir
+        if os.path.realpath(named) != os.path.realpath(args.resume):
+            raise ValueError(f"--resume {args.resume!r} continues that run in place; --name/--runs-dir name "
+                             f"{named!r}, another directory")
     refused = fixed_changes(saved, merged)
     if refused:
         raise ValueError(f"--resume {args.resume!r}: the models and the env of a run cannot change "
@@ -79,19 +83,22 @@ def resolve(agent: str, description: str, argv: list[str] | None) -> RunConfig:
 
 def main(agent: str, description: str, argv: list[str] | None = None) -> int:
     """The entry modules' ``main``: 0 done, 1 failed, 2 refused before starting, 130 interrupted."""
-    try:
+    with StopRequest() as signalled:  # a Ctrl-C in the middle of importing torch could hang its exit
         config, args = parse(agent, description, argv)
+        if signalled():
+            print("interrupted before the run started", file=sys.stderr)
+            return 130
         from agents.runtime.launcher import launch  # torch and friends load only after validation
         from agents.runtime.run_directory import RunError
 
         try:
-            return launch(config, overwrite=args.overwrite)
+            return launch(config, overwrite=args.overwrite, signalled=signalled)
         except RunError as exc:
             print(f"python -m agents.{agent}: error: {exc}", file=sys.stderr)
             return 2
-    except KeyboardInterrupt:
-        print("interrupted before the run started", file=sys.stderr)
-        return 130
+        except KeyboardInterrupt:  # raised by a lock wait that a signal cancelled
+            print("interrupted before the run started", file=sys.stderr)
+            return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,7 +29,11 @@ class Range:
     low_open: bool = False
 
     def contains(self, value) -> bool:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:  # counters are 64-bit
             return False
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             return False
@@ -197,7 +201,8 @@ def check_values(config: RunConfig) -> None:
         if "choices" in f.metadata and value not in f.metadata["choices"]:
             raise ValueError(f"{flag(f.name)} must be one of {', '.join(f.metadata['choices'])}, got {value!r}")
         if "range" in f.metadata and not f.metadata["range"].contains(value):
-            raise ValueError(f"{flag(f.name)} must be finite and {f.metadata['range']}, got {value!r}")
+            what = "a 64-bit integer" if str(f.type) == "int" else "a finite number"
+            raise ValueError(f"{flag(f.name)} must be {what} {f.metadata['range']}, got {value!r}")
     for name in ("actor_overrides", "learner_overrides", "env_kwargs"):
         text = getattr(config, name)
         if text:
@@ -309,9 +314,10 @@ def given_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _normalised(name: str, value):
-    if name in ("actor_overrides", "learner_overrides", "env_kwargs") and isinstance(value, str) and value:
+    """JSON settings as values ('' and '{}' alike)."""
+    if name in ("actor_overrides", "learner_overrides", "env_kwargs") and isinstance(value, str):
         try:
-            return json.loads(value)
+            return json.loads(value) if value else {}
         except json.JSONDecodeError:
             return value
     return value

@@ -3,12 +3,11 @@ the chosen driver; report how it ended."""
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 
 from agents.runtime.metrics import MetricsWriter
 from agents.runtime.run_directory import open_run
+from agents.runtime.signals import StopRequest
 
 
 class Progress:
@@ -34,32 +33,6 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-class StopRequest:
-    """SIGINT and SIGTERM set a flag instead of killing the process (installed for the whole
-    launch, so a signal during start-up is as clean as one later); ``stop()`` says whether to stop."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self):
-        self.signalled = False
-        self.previous: dict = {}
-
-    def __call__(self) -> bool:
-        return self.signalled
-
-    def _handle(self, signum, frame) -> None:
-        self.signalled = True
-
-    def __enter__(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
-            self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
 
 
 class RowLog:
@@ -88,11 +61,12 @@ class RowLog:
                 self.failures.append(f"cannot write the metrics of {self.writer.run_dir}: {exc}")
 
 
-def launch(config, overwrite: bool = False) -> int:
+def launch(config, overwrite: bool = False, signalled: StopRequest | None = None) -> int:
     """Run ``config`` to the end: 0 done, 1 failed, 130 interrupted (a refusal before the start
-    raises :class:`agents.runtime.run_directory.RunError`)."""
+    raises :class:`agents.runtime.run_directory.RunError`). ``signalled``: a stop request the
+    caller installed earlier (the CLI does, before its imports)."""
     failures: list[str] = []
-    with StopRequest() as signalled, open_run(config, overwrite) as run:
+    with (signalled or StopRequest()) as signalled, open_run(config, overwrite, cancelled=signalled) as run:
         if signalled():
             print("interrupted before the run started", file=sys.stderr)
             return 130
@@ -104,19 +78,18 @@ def launch(config, overwrite: bool = False) -> int:
         progress = Progress(config, config.progress)
         log = RowLog(writer, progress, failures)
         stop = lambda: signalled() or bool(failures)  # noqa: E731
+        stats = None
         try:
             if config.runner == "serial":
                 from agents.runtime.drivers.serial import run_serial
 
-                try:
-                    stats = run_serial(config, run, log, stop)
-                except OSError as exc:  # a full disk under a checkpoint: the error, not a traceback
-                    failures.append(f"{type(exc).__name__}: {exc}")
-                    stats = None
+                stats = run_serial(config, run, log, stop)
             else:
                 from agents.runtime.drivers.parallel import run_parallel
 
                 stats = run_parallel(config, run, log, stop, failures)
+        except OSError as exc:  # a full disk under a checkpoint or pids.json: the error, not a traceback
+            failures.append(f"{type(exc).__name__}: {exc}")
         finally:
             log.close()
     for i, failure in enumerate(failures):
@@ -128,4 +101,11 @@ def launch(config, overwrite: bool = False) -> int:
               f"(last 100 episodes) {'-' if success is None else f'{success:.2f}'}; run directory {run.run_dir}")
     if failures:
         return 1
-    return 130 if signalled() else 0
+    if signalled():
+        from agents.runtime import checkpoint
+
+        saved = checkpoint.list_checkpoints(run.run_dir)
+        print(f"interrupted: --resume {run.run_dir} continues from {saved[0]}" if saved else
+              "interrupted before the first checkpoint", file=sys.stderr)
+        return 130
+    return 0

@@ -4,8 +4,10 @@ reuse, and the checkpoint a ``--resume`` starts from.
 A run directory holds ``config.json``, ``metrics.jsonl``/``.csv``, ``tensorboard/``,
 ``checkpoints/``, ``pids.json`` and ``run.lock``. The lock is a ``flock`` on ``run.lock``
 that the main process holds until it exits, however it exits (the kernel drops it with the
-process); ``run.lock`` names the holder. Everything here runs before any process starts; a
-refusal is a :class:`RunError` (the CLI exits 2 with its message).
+process); ``run.lock`` names the holder. ``flock`` needs a filesystem that supports it (local
+disks, NFSv4; Lustre only when mounted with ``-o flock``); elsewhere every run is refused with a
+clear error rather than run unlocked. Everything here runs before any process starts; a refusal
+is a :class:`RunError` (the CLI exits 2 with its message).
 """
 
 from __future__ import annotations
@@ -23,21 +25,35 @@ from agents.runtime.config import describe_changes, fixed_changes
 
 LOCK = "run.lock"
 FINAL_SAVE = "final checkpoint"  # the role of a learner that lost its supervisor and saves before exiting
-FINAL_SAVE_WAIT_S = 60.0
+FINAL_SAVE_GRACE_S = 120.0  # such a learner exits hard after this; a new run waits a little longer
+FINAL_SAVE_WAIT_S = FINAL_SAVE_GRACE_S + 10.0
 
 
 class RunError(Exception):
     """A run refused before anything started (the CLI exits with status 2)."""
 
 
-def holds_run(run_dir: str) -> bool:
-    """Whether ``run_dir`` holds a run's results: a checkpoint or a metrics row (a directory with
-    only a ``config.json``, from a run stopped during start-up, holds nothing to lose)."""
-    def nonempty(name):
-        path = os.path.join(run_dir, name)
-        return os.path.isfile(path) and os.path.getsize(path) > 0
+def has_rows(path: str) -> bool:
+    """Whether a ``metrics.jsonl`` holds a row with any progress (a row of zeros from a run
+    stopped during start-up is not progress)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict) and (row.get("env_steps") or row.get("learner_steps")):
+                    return True
+    except OSError:
+        return False
+    return False
 
-    return bool(checkpoint.list_checkpoints(run_dir)) or nonempty("metrics.jsonl")
+
+def holds_run(run_dir: str) -> bool:
+    """Whether ``run_dir`` holds a run's results: a checkpoint or a metrics row with progress (a
+    directory with only a ``config.json``, from a run stopped during start-up, holds nothing to lose)."""
+    return bool(checkpoint.list_checkpoints(run_dir)) or has_rows(os.path.join(run_dir, "metrics.jsonl"))
 
 
 class RunLock:
@@ -57,6 +73,9 @@ class RunLock:
             except BlockingIOError:
                 os.close(fd)
                 return False
+            except OSError:
+                os.close(fd)
+                raise
             try:  # the directory may have been moved aside (--overwrite) between open and flock
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:
@@ -81,14 +100,17 @@ class RunLock:
                 time.sleep(0.1)
         return {}
 
-    def acquire(self, wait_s: float = FINAL_SAVE_WAIT_S) -> None:
+    def acquire(self, wait_s: float = FINAL_SAVE_WAIT_S, cancelled=lambda: False, hint: str = "") -> None:
         """Take the lock, or raise :class:`RunError` naming the live run that holds it. A learner
-        writing the final checkpoint of a run whose main process was killed is waited for."""
+        writing the final checkpoint of a run whose main process was killed is waited for (up to
+        ``wait_s``; KeyboardInterrupt if ``cancelled()`` meanwhile)."""
         deadline = time.monotonic() + wait_s
         announced = False
-        while not self.try_acquire():
+        while not self._try():
             holder = self.holder()
             if holder.get("role") == FINAL_SAVE and time.monotonic() < deadline:
+                if cancelled():
+                    raise KeyboardInterrupt
                 if not announced:
                     print(f"waiting for pid {holder.get('pid')} to write the final checkpoint of the run that "
                           f"was in {self.run_dir}", file=sys.stderr)
@@ -97,7 +119,14 @@ class RunLock:
                 continue
             raise RunError(f"{self.run_dir} is in use by another run (pid {holder.get('pid', '?')} on "
                            f"{holder.get('host', '?')} since {holder.get('since', '?')}: "
-                           f"{holder.get('command', '?')}); wait for it to end or choose another --name")
+                           f"{holder.get('command', '?')}); wait for it to end{hint}")
+
+    def _try(self) -> bool:
+        try:
+            return self.try_acquire()
+        except OSError as exc:
+            raise RunError(f"cannot lock {self.path}: {exc.strerror or exc} (the filesystem of --runs-dir must "
+                           f"support flock; use a local disk)") from None
 
     def release(self) -> None:
         if self.fd is not None:
@@ -105,21 +134,14 @@ class RunLock:
             self.fd = None
 
 
-def move_aside(run_dir: str) -> str:
-    """Move a finished run out of the way (``--overwrite``): to ``<runs dir>/.replaced/<name>-<time>``."""
-    lock = RunLock(run_dir)
-    lock.acquire(wait_s=0.0)
-    try:
-        parent = os.path.join(os.path.dirname(os.path.abspath(run_dir)), ".replaced")
-        os.makedirs(parent, exist_ok=True)
-        base = os.path.join(parent, f"{os.path.basename(os.path.abspath(run_dir))}-{time.strftime('%Y%m%d-%H%M%S')}")
-        target, n = base, 1
-        while os.path.exists(target):
-            n += 1
-            target = f"{base}-{n}"
-        os.rename(run_dir, target)
-    finally:
-        lock.release()
+def replaced_path(run_dir: str) -> str:
+    """Where ``--overwrite`` moves an old run: ``<runs dir>/.replaced/<name>-<time>[-n]``."""
+    parent = os.path.join(os.path.dirname(os.path.abspath(run_dir)), ".replaced")
+    base = os.path.join(parent, f"{os.path.basename(os.path.abspath(run_dir))}-{time.strftime('%Y%m%d-%H%M%S')}")
+    target, n = base, 1
+    while os.path.exists(target):
+        n += 1
+        target = f"{base}-{n}"
     return target
 
 
@@ -133,6 +155,11 @@ class Run:
     payload: dict | None = None
     checkpoint_path: str | None = None
 
+    def take_payload(self) -> dict | None:
+        """The resume checkpoint's contents, handed over once (the caller keeps what it needs)."""
+        payload, self.payload = self.payload, None
+        return payload
+
     def close(self) -> None:
         self.lock.release()
 
@@ -143,10 +170,27 @@ class Run:
         self.close()
 
 
+def check_shapes(config, payload: dict, path: str) -> None:
+    """RunError if the checkpoint's learner does not fit the model ``config`` builds (a run saved
+    before an override won over the size in a model name, for example)."""
+    from agents.runtime.topology import build_learner_model  # noqa: PLC0415 (torch)
+
+    saved = payload["learner"]["model"]
+    for name, tensor in build_learner_model(config).state_dict().items():
+        if name not in saved or tuple(saved[name].shape) != tuple(tensor.shape):
+            found = tuple(saved[name].shape) if name in saved else "nothing"
+            raise RunError(f"--resume: {os.path.basename(path)} holds another learner model than the config "
+                           f"builds ({name}: {found} saved, {tuple(tensor.shape)} now); it was written by an "
+                           f"earlier version where the size in a model name won over an override")
+
+
 def resume_checkpoint(config, run_dir: str) -> tuple[dict, str]:
     """The newest checkpoint of ``run_dir`` that loads, after moving newer damaged ones aside;
     :class:`RunError` (files left in place) if none loads or it holds other models or env."""
-    payload, path, damaged = checkpoint.load_newest(run_dir)
+    try:
+        payload, path, damaged = checkpoint.load_newest(run_dir)
+    except (OSError, MemoryError) as exc:  # not damage: a file that cannot be read now
+        raise RunError(f"--resume {run_dir}: cannot read a checkpoint: {exc}") from None
     if payload is None:
         if damaged:
             names = "; ".join(f"{os.path.basename(p)}: {reason}" for p, reason in damaged)
@@ -162,6 +206,7 @@ def resume_checkpoint(config, run_dir: str) -> tuple[dict, str]:
     if refused:
         raise RunError(f"--resume {run_dir}: {os.path.basename(path)} was written for other models or env than "
                        f"config.json says ({describe_changes(refused)})")
+    check_shapes(config, payload, path)
     for moved, (_, reason) in zip(checkpoint.move_damaged(run_dir, [p for p, _ in damaged]), damaged):
         print(f"warning: damaged checkpoint moved to {moved}: {reason}", file=sys.stderr)
     counters = payload["counters"]
@@ -177,26 +222,38 @@ def write_config(run_dir: str, config) -> None:
     os.replace(temp, os.path.join(run_dir, "config.json"))
 
 
-def open_run(config, overwrite: bool = False) -> Run:
+def open_run(config, overwrite: bool = False, cancelled=lambda: False) -> Run:
     """Open ``config``'s run directory for one run (see the module docstring); RunError if refused.
 
-    A new run needs a directory that holds no run (``overwrite`` moves an old one aside); a resumed
-    one needs a checkpoint that loads and holds the same models and env."""
+    Every decision is taken under the directory's lock: a new run needs a directory that holds
+    no run (``overwrite`` moves an old one aside first); a resumed one needs a checkpoint that
+    loads and holds the same models and env."""
     run_dir = config.run_dir
     if overwrite and config.resume:
         raise RunError("--overwrite starts a run anew and --resume continues one: give only one")
+    hint = "" if config.resume else " or choose another --name"
     try:
-        if overwrite and holds_run(run_dir):
-            print(f"moved the old run in {run_dir} to {move_aside(run_dir)}", file=sys.stderr)
         os.makedirs(run_dir, exist_ok=True)
-        lock = RunLock(run_dir)
-        lock.acquire()
     except OSError as exc:
-        raise RunError(f"cannot use {run_dir!r} as a run directory: {exc.strerror or exc}") from None
+        raise RunError(f"cannot use {run_dir!r} as a run directory (--runs-dir/--name): "
+                       f"{exc.strerror or exc}") from None
+    lock = RunLock(run_dir)
+    lock.acquire(cancelled=cancelled, hint=hint)
     try:
         payload = path = None
         if config.resume:
             payload, path = resume_checkpoint(config, run_dir)
+        elif holds_run(run_dir) and overwrite:
+            target = replaced_path(run_dir)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.rename(run_dir, target)  # the old lock moves with it; we hold it until the new one is ours
+            os.makedirs(run_dir)
+            old, lock = lock, RunLock(run_dir)
+            try:
+                lock.acquire(wait_s=0.0, hint=hint)
+            finally:
+                old.release()
+            print(f"moved the old run in {run_dir} to {target}", file=sys.stderr)
         elif holds_run(run_dir):
             raise RunError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, choose another "
                            f"--name, or start anew with --overwrite (the old run is moved aside, not deleted)")

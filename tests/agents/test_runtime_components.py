@@ -167,8 +167,8 @@ def test_distill_process_update_is_visible_to_the_parent():
                     events=ctx.Queue(), counters=Counters.create(ctx, {"learner_steps": 10}),
                     transport=TrajectoryTransport(ctx, 1), learner_queue=None, replay_queue=None,
                     replay_requests=ctx.Queue(), replay_responses=[ctx.Queue()], stores=stores,
-                    run_dir="", resume_path=None, wall_clock_before=0.0,
-                    clock_start=0.0)
+                    run_dir="", resume_path=None, run_dir_inode=0,
+                    wall_clock_before=0.0, clock_start=0.0)
     process = ctx.Process(target=distill_main, args=(shared, 0), daemon=True)
     process.start()
     try:

@@ -116,6 +116,7 @@ def test_repeated_actor_crashes_end_the_run_with_a_clear_error(tmp_path):
 def test_killed_supervisor_stops_every_child_and_the_learner_saves(tmp_path, shm_before):
     """SIGKILL of the main process (the OOM killer's usual pick): no role trains on unsupervised."""
     process = start("ald", tmp_path)
+    below = set()
     try:
         assert wait_for(lambda: any(r["learner_steps"] >= 3 for r in rows(tmp_path)), 120, process)
         children = {k: v for k, v in pids(tmp_path).items() if k != "supervisor"}
@@ -134,6 +135,8 @@ def test_killed_supervisor_stops_every_child_and_the_learner_saves(tmp_path, shm
     assert payload is not None and payload["learner"]["steps"] >= 3
     # the orphaned learner saved at its last step, under the run directory's lock
     assert payload["counters"]["learner_steps"] == payload["learner"]["steps"] >= rows(tmp_path)[-1]["learner_steps"]
+    holder = json.load(open(tmp_path / "p" / "run.lock"))
+    assert holder["role"] == "final checkpoint" and holder["pid"] == children["learner"]
     assert wait_for(lambda: set(os.listdir("/dev/shm")) <= shm_before, 10)
 
 

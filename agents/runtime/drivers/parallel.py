@@ -46,7 +46,7 @@ class Supervisor:
 
     def __init__(self, config, run, log, stop, failures: list[str]):
         self.config, self.run_dir = config, run.run_dir
-        self.payload, self.resume_path = run.payload, run.checkpoint_path
+        self.opened, self.resume_path = run, run.checkpoint_path
         self.log_row, self.stop, self.failures = log, stop, failures
         self.ctx = mp.get_context("spawn")
         self.topology = topology_of(config)
@@ -64,7 +64,8 @@ class Supervisor:
 
     # -- set-up ----------------------------------------------------------------------
     def make_shared(self) -> Shared:
-        c, ctx, topology, payload = self.config, self.ctx, self.topology, self.payload
+        c, ctx, topology = self.config, self.ctx, self.topology
+        payload = self.opened.take_payload()  # the learner process reads its own copy from the file
         stores = make_stores(c, payload, ctx)
         self.stats.add_publication(stores.actor.current())
         counters_start = {}
@@ -82,6 +83,7 @@ class Supervisor:
             replay_requests=ctx.Queue() if distills else None,
             replay_responses=[ctx.Queue(maxsize=1) for _ in range(c.num_distill)] if distills else [],
             stores=stores, run_dir=self.run_dir, resume_path=self.resume_path,
+            run_dir_inode=os.stat(self.run_dir).st_ino,
             wall_clock_before=self.stats.elapsed_before, clock_start=self.stats.start,
         )
 
@@ -104,9 +106,13 @@ class Supervisor:
         self.write_pids()
 
     def write_pids(self) -> None:
+        """``pids.json`` (for debugging and fault tests; a failed write only warns)."""
         pids = {name: p.pid for name, p in self.processes.items()}
-        with open(os.path.join(self.run_dir, "pids.json"), "w") as f:
-            json.dump({"supervisor": os.getpid(), **pids}, f)
+        try:
+            with open(os.path.join(self.run_dir, "pids.json"), "w") as f:
+                json.dump({"supervisor": os.getpid(), **pids}, f)
+        except OSError as exc:
+            print(f"warning: cannot write pids.json: {exc}", file=sys.stderr)
 
     # -- the loop --------------------------------------------------------------------
     def run(self) -> RunStats:
@@ -158,8 +164,8 @@ class Supervisor:
                 self.final_checkpoint = message[3]
             elif kind == "error" and message[1].startswith("actor"):
                 print(f"warning: the {message[1]} process raised (it is restarted):\n{message[2]}", file=sys.stderr)
-            elif kind == "error" and not self.shared.stop.is_set():
-                self.fail(f"the {message[1]} process failed:\n{message[2]}")
+            elif kind == "error" and (message[1] == "learner" or not self.shared.stop.is_set()):
+                self.fail(f"the {message[1]} process failed:\n{message[2]}")  # the learner: also its final save
         counters = self.shared.counters.snapshot()
         stats.add_env_steps(counters["env_steps"] - stats.env_steps)
         stats.add_distill_steps(counters["distill_steps"] - stats.distill_steps)
@@ -202,6 +208,9 @@ class Supervisor:
             self._join([learner], JOIN_LEARNER_S)
         self._join(list(self.processes.values()), JOIN_OTHERS_S)
         self.drain_events(0.0)
+        if learner is not None and self.final_checkpoint is None and not self.failure:
+            self.fail(f"the learner wrote no final checkpoint (exit code {learner.exitcode}); the newest "
+                      f"checkpoint in {self.run_dir} is the last periodic one")
 
     def close_queues(self) -> None:
         if not hasattr(self, "shared"):

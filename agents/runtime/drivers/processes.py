@@ -29,13 +29,12 @@ from agents.runtime.assembly import (Stores, learner_threads, make_actor, make_d
                                      make_replay, torch_threads)
 from agents.runtime.faults import FAULTS_VARIABLE, injected_fault
 from agents.runtime.roles.distill import distill_steps_due
-from agents.runtime.run_directory import FINAL_SAVE, RunLock
+from agents.runtime.run_directory import FINAL_SAVE, FINAL_SAVE_GRACE_S, RunLock
 from agents.runtime.topology import topology_of
 from agents.runtime.transport.channels import Counters, TrajectoryTransport, get, put
 
 WATCHDOG_S = 0.5
-ORPHAN_GRACE_S = 15.0  # a role that lost its supervisor exits hard after this (the learner: LEARNER_GRACE_S)
-LEARNER_GRACE_S = 120.0
+ORPHAN_GRACE_S = 15.0  # a role that lost its supervisor exits hard after this (the learner: FINAL_SAVE_GRACE_S)
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
@@ -58,6 +57,7 @@ class Shared:
     stores: Stores
     run_dir: str
     resume_path: str | None
+    run_dir_inode: int  # the run directory's identity (a path can be reused by an --overwrite)
     wall_clock_before: float  # the run's wall clock at the start: wall_clock_before + now - clock_start
     clock_start: float  # the supervisor's time.monotonic() at the start (one clock for rows and checkpoints)
 
@@ -71,6 +71,16 @@ class Shared:
     def orphaned(self) -> bool:
         """Whether the supervisor is gone (this process was re-parented)."""
         return os.getppid() != self.supervisor_pid
+
+    def may_save_orphaned(self) -> bool:
+        """Whether a learner without its supervisor may still write the final checkpoint: only if
+        the run directory is still this run's and no new run holds its lock (which it then keeps)."""
+        try:
+            if os.stat(self.run_dir).st_ino != self.run_dir_inode:
+                return False
+            return RunLock(self.run_dir).try_acquire(FINAL_SAVE)
+        except OSError:
+            return False
 
     def wall_clock(self) -> float:
         return self.wall_clock_before + time.monotonic() - self.clock_start
@@ -181,16 +191,22 @@ def learner_main(shared: Shared) -> None:
             batches = staged_batches(make_feed(config, shared.stores), shared)
 
         def save(final: bool = False) -> None:
-            if final and shared.orphaned() and not RunLock(shared.run_dir).try_acquire(FINAL_SAVE):
-                print(f"learner: the supervisor is gone and another run holds {shared.run_dir}; "
-                      f"no final checkpoint", file=sys.stderr)
+            if shared.orphaned() and not (final and shared.may_save_orphaned()):
+                if final:
+                    print(f"learner: the supervisor is gone and another run holds {shared.run_dir}; "
+                          f"no final checkpoint", file=sys.stderr)
                 return
             counters = {**shared.counters.snapshot(), "learner_steps": learner.steps,
                         "wall_clock_s": shared.wall_clock()}
             _, actor = shared.stores.actor.read(timeout=10.0)  # never half of a distill step
             path = checkpoint.save(shared.run_dir, checkpoint.payload(config, learner.state(), actor, counters),
                                    learner.steps)
-            shared.emit("checkpoint", path, final, counters)
+            if not final:
+                shared.emit("checkpoint", path, final, counters)
+            elif not shared.orphaned():  # the supervisor must get this one: wait until it is sent
+                shared.events.put(("checkpoint", path, final, counters), timeout=10.0)
+                shared.events.close()
+                shared.events.join_thread()
 
         last_checkpoint = time.monotonic()
         while not shared.stop.is_set():
@@ -207,12 +223,12 @@ def learner_main(shared: Shared) -> None:
                 shared.emit("learner", metrics, busy - waiting, time.perf_counter() - busy)
             else:  # a skipped non-finite update: not a learner step
                 shared.emit("skipped", metrics)
-            if time.monotonic() - last_checkpoint >= 60 * config.checkpoint_minutes:
+            if not shared.stop.is_set() and time.monotonic() - last_checkpoint >= 60 * config.checkpoint_minutes:
                 save()
                 last_checkpoint = time.monotonic()
         save(final=True)
 
-    run_role(shared, "learner", learner_threads(config), body, LEARNER_GRACE_S)
+    run_role(shared, "learner", learner_threads(config), body, FINAL_SAVE_GRACE_S)
 
 
 def replay_main(shared: Shared) -> None:

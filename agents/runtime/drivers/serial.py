@@ -86,6 +86,7 @@ class SerialDriver:
                 if now - last_checkpoint >= 60 * config.checkpoint_minutes:
                     self.save()
                     last_checkpoint = now
+            stats.freeze_clock(stats.wall_clock())  # the final row and checkpoint read one moment
             log(stats.row(final=True))
             self.save()
         finally:
@@ -95,4 +96,4 @@ class SerialDriver:
 
 def run_serial(config, run, log, stop=lambda: False) -> RunStats:
     """Run ``config`` in the opened run directory ``run`` (:class:`agents.runtime.run_directory.Run`)."""
-    return SerialDriver(config, run.run_dir, run.payload).run(log, stop)
+    return SerialDriver(config, run.run_dir, run.take_payload()).run(log, stop)
