@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import importlib.util
 import json
 import math
 import os
@@ -80,8 +81,16 @@ class RunConfig:
     max_episode_steps: int = _f(0, "episode horizon (0 = the env id's registered max_episode_steps)",
                                 range=at_least(0), kind="env")
 
-    runner: str = _f("parallel", "parallel (one process per role) | serial (all roles in one process, deterministic)",
-                     choices=("parallel", "serial"))
+    runner: str = _f("parallel", "parallel (one process per role) | serial (all roles in one process, deterministic) "
+                                 "| ray (actors as Ray actors over a cluster, the learner side on this machine)",
+                     choices=("parallel", "serial", "ray"))
+    ray_address: str = _f("", "--runner ray: '' = start a local Ray instance with this machine's cores; 'auto' or "
+                              "host:port = join a running cluster (README \"Scale out\")")
+    actor_cpus: float = _f(1.0, "--runner ray: CPUs each actor reserves", range=POSITIVE)
+    learner_gpus: float = _f(0.0, "--runner ray: GPUs this machine reserves in Ray for the learner side (they "
+                                  "must be on this machine)", range=at_least(0.0))
+    max_in_flight: int = _f(2, "--runner ray: trajectories each actor may have on their way to the learner "
+                               "(back-pressure)", range=at_least(1))
     num_actors: int = _f(2, "N_A: actor processes", range=at_least(1))
     envs_per_actor: int = _f(16, "envs each actor steps with batched inference (1 = the paper's single-env actor)",
                              range=at_least(1))
@@ -261,6 +270,8 @@ def validate(config: RunConfig) -> None:
         raise ValueError(f"--batch-size ({config.batch_size}) must be a multiple of --envs-per-actor "
                          f"({config.envs_per_actor}): a batch is made of whole trajectories")
     check_device(config.device)
+    if config.runner == "ray" and importlib.util.find_spec("ray") is None:
+        raise ValueError("--runner ray needs Ray: pip install -e '.[ray]'")
     if config.resume and not os.path.isdir(config.resume):
         raise ValueError(f"--resume {config.resume!r} is not a run directory")
     for build, which in ((build_learner_model, "learner"), (build_actor_model, "actor")):

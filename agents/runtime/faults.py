@@ -1,9 +1,10 @@
 """Fault injection, for the fault tests: make a role raise where a real bug would, so the
 recovery path that a user's crash takes is the one under test.
 
-``AGENTS_FAULTS`` holds comma-separated ``<role>:<n>`` entries; role ``actor-<i>``'s first
-process (not its restarts) raises a RuntimeError before its ``n``-th rollout (``n`` counts from
-0). Unset in normal runs, where :func:`injected_fault` is always None.
+``AGENTS_FAULTS`` holds comma-separated entries: ``actor-<i>:<n>`` makes actor i's first
+process (not its restarts) raise a RuntimeError before its ``n``-th rollout (``n`` counts from
+0); ``learner:sleep=<s>`` makes every learner step take ``s`` seconds longer (a slow learner).
+Unset in normal runs, where :func:`injected_fault` and :func:`injected_delay` are always None.
 """
 
 from __future__ import annotations
@@ -17,8 +18,21 @@ def injected_fault(role: str, restarts: int) -> int | None:
     """The rollout before which ``role`` raises, or None."""
     if restarts:
         return None
-    for entry in filter(None, os.environ.get(FAULTS_VARIABLE, "").split(",")):
-        name, _, when = entry.partition(":")
-        if name.strip() == role:
+    for name, when in _entries():
+        if name == role and when.isdigit():
             return int(when)
     return None
+
+
+def injected_delay(role: str) -> float | None:
+    """The seconds ``role`` sleeps per step, or None."""
+    for name, when in _entries():
+        if name == role and when.startswith("sleep="):
+            return float(when[len("sleep="):])
+    return None
+
+
+def _entries():
+    for entry in filter(None, os.environ.get(FAULTS_VARIABLE, "").split(",")):
+        name, _, when = entry.partition(":")
+        yield name.strip(), when.strip()

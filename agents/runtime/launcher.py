@@ -84,6 +84,10 @@ def launch(config, overwrite: bool = False, signalled: StopRequest | None = None
                 from agents.runtime.drivers.serial import run_serial
 
                 stats = run_serial(config, run, log, stop)
+            elif config.runner == "ray":
+                from agents.runtime.drivers.ray_driver import run_ray
+
+                stats = run_ray(config, run, log, stop, failures, signalled)
             else:
                 from agents.runtime.drivers.parallel import run_parallel
 

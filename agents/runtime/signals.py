@@ -36,3 +36,9 @@ class StopRequest:
             for sig, handler in self.previous.items():
                 signal.signal(sig, handler)
             self.previous = {}
+
+    def reinstall(self) -> None:
+        """Take the signals back after a library installed its own handlers (``ray.init`` does)."""
+        if self.depth and threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                signal.signal(sig, self._handle)

@@ -44,6 +44,8 @@ class Supervisor:
     metrics row to ``log``, and stops when the run is finished, ``stop()`` says so, or a role
     fails (appended to ``failures``, the first one first)."""
 
+    POLL_S = 0.1  # the loop's wait for events
+
     def __init__(self, config, run, log, stop, failures: list[str]):
         self.config, self.run_dir = config, run.run_dir
         self.opened, self.resume_path = run, run.checkpoint_path
@@ -126,7 +128,7 @@ class Supervisor:
                 self.start_role(name)
             last_log = time.monotonic()
             while not (self.failure or self.stop()):
-                self.drain_events()
+                self.drain_events(self.POLL_S)
                 self.check_processes()
                 if self.stats.finished():
                     break
@@ -180,16 +182,21 @@ class Supervisor:
             if not name.startswith("actor-"):
                 self.fail(f"the {name} process died (exit code {process.exitcode})")
                 continue
-            actor_id = int(name.split("-")[1])
-            self.actor_restarts[actor_id] += 1
-            self.stats.actor_restarts += 1
-            if self.stats.actor_restarts > self.config.max_actor_restarts:
-                self.fail(f"actors crashed {self.stats.actor_restarts} times (limit --max-actor-restarts "
-                          f"{self.config.max_actor_restarts}); last: {name}, exit code {process.exitcode}")
-                continue
-            print(f"warning: {name} exited with code {process.exitcode}; restarting it "
-                  f"(restart {self.stats.actor_restarts} of at most {self.config.max_actor_restarts})", file=sys.stderr)
-            self.start_role(name, self.actor_restarts[actor_id])
+            if self.actor_lost(name, f"exited with code {process.exitcode}"):
+                self.start_role(name, self.actor_restarts[int(name.split("-")[1])])
+
+    def actor_lost(self, name: str, reason: str) -> bool:
+        """Count a crashed actor (``actor-<i>``); whether it may be restarted (otherwise the run fails)."""
+        actor_id = int(name.split("-")[1])
+        self.actor_restarts[actor_id] += 1
+        self.stats.actor_restarts += 1
+        if self.stats.actor_restarts > self.config.max_actor_restarts:
+            self.fail(f"actors crashed {self.stats.actor_restarts} times (limit --max-actor-restarts "
+                      f"{self.config.max_actor_restarts}); last: {name}, {reason}")
+            return False
+        print(f"warning: {name} {reason}; restarting it (restart {self.stats.actor_restarts} of at most "
+              f"{self.config.max_actor_restarts})", file=sys.stderr)
+        return True
 
     def shutdown(self) -> None:
         """Stop every child: the actors first (the counters stop moving), then replay and the

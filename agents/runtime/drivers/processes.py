@@ -27,7 +27,7 @@ import torch
 from agents.runtime import checkpoint
 from agents.runtime.assembly import (Stores, learner_threads, make_actor, make_distiller, make_feed, make_learner,
                                      make_replay, torch_threads)
-from agents.runtime.faults import FAULTS_VARIABLE, injected_fault
+from agents.runtime.faults import FAULTS_VARIABLE, injected_delay, injected_fault
 from agents.runtime.roles.distill import distill_steps_due
 from agents.runtime.run_directory import FINAL_SAVE, FINAL_SAVE_GRACE_S, RunLock
 from agents.runtime.topology import topology_of
@@ -209,12 +209,15 @@ def learner_main(shared: Shared) -> None:
                 shared.events.join_thread()
 
         last_checkpoint = time.monotonic()
+        delay = injected_delay("learner")
         while not shared.stop.is_set():
             waiting = time.perf_counter()
             lb = next(batches, None)
             if lb is None:
                 break
             busy = time.perf_counter()
+            if delay:
+                time.sleep(delay)
             stepped = learner.steps
             metrics = learner.step(lb)
             learner.check_finite()

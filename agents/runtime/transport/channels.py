@@ -39,14 +39,22 @@ class Counters:
 
 
 class TrajectoryTransport:
-    """Actors -> learner side. The one interface a remote transport (Ray) must also provide:
-    ``put(item, stop)`` from actors, ``get(stop)`` and ``depth()`` on the learner side."""
+    """Actors -> learner side: ``put(item, stop)`` (or ``try_put``) from actors or the Ray driver's
+    forwarding loop, ``get(stop)`` and ``depth()`` on the learner side."""
 
     def __init__(self, context, maxsize: int):
         self._queue = context.Queue(maxsize=maxsize)
 
     def put(self, item, stop) -> bool:
         return put(self._queue, item, stop)
+
+    def try_put(self, item) -> bool:
+        """Put without waiting; False if the transport is full."""
+        try:
+            self._queue.put_nowait(item)
+            return True
+        except queue.Full:
+            return False
 
     def get(self, stop):
         return get(self._queue, stop)

@@ -1,0 +1,240 @@
+"""The Ray driver: the actors are Ray actors anywhere on a cluster; the learner side runs here.
+
+    RolloutWorker x N_A (any node, --actor-cpus each; Ray's SPREAD placement)
+        --trajectories through Ray's object store, at most --max-in-flight per actor-->
+    supervisor (this process) --> TrajectoryTransport --> learner-side processes on this machine
+    actors <-- actor parameters: one ``ray.put`` per refresh (K_A versions apart), fetched by each actor
+
+The learner-side roles (learner, runner, replay, distill) are the parallel driver's processes,
+with their shared-memory stores and queues, so they see the same batches and trajectory schema;
+:class:`RaySupervisor` replaces only the actor processes by :class:`RayFleet`. The learner side
+is placed on the machine that runs the command: run it on the machine with the accelerator (the
+head node in the README's "Scale out"); ``--learner-gpus`` reserves that machine's GPUs in Ray.
+
+Faults: a worker that dies (its process, or its node) or raises is replaced by a new one with
+fresh streams, counted as an actor restart, and anything its dead incarnation still had in
+flight is dropped, so no trajectory is partial and no stream is spliced. The learner side stops
+the run as under the parallel driver. At the end every worker is killed, and a Ray instance this
+run started is shut down.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections import Counter, deque
+
+from agents.runtime.drivers.parallel import Supervisor
+from agents.runtime.drivers.ray_worker import RolloutWorker
+from agents.runtime.run_directory import RunError
+from agents.runtime.transport.channels import Counters
+from agents.runtime.transport.remote_params import publication_object
+
+
+class RayFleet:
+    """The N_A actors as Ray actors: created, offered parameters, their trajectories forwarded
+    into the learner side's transport (bounded in flight), and replaced when lost."""
+
+    def __init__(self, config, shared, stats):
+        import ray
+
+        self.ray, self.config, self.shared, self.stats = ray, config, shared, stats
+        self.worker_class = ray.remote(RolloutWorker)
+        self.workers: dict[int, object] = {}
+        self.incarnation: dict[int, int] = {}
+        self.pending: dict[object, tuple[int, int]] = {}  # rollout ref -> (actor id, incarnation)
+        self.ready: deque = deque()  # (actor id, result) waiting for room in the transport
+        self.nodes: dict[int, str] = {}
+        self.params_version: int | None = None
+        self.params_ref = None
+        self.in_flight_s: deque[float] = deque(maxlen=200)
+
+    def publication(self) -> tuple[int, list]:
+        """The newest refresh: a new ``ray.put`` only once the store is K_A versions ahead."""
+        store = self.shared.stores.actor
+        if self.params_ref is None or store.version - self.params_version >= self.config.actor_refresh:
+            version, tensors = store.read()
+            self.params_version, self.params_ref = version, self.ray.put(publication_object(version, tensors))
+        return self.params_version, [self.params_ref]
+
+    def start(self, actor_id: int, restarts: int) -> None:
+        version, refs = self.publication()
+        self.incarnation[actor_id] = self.incarnation.get(actor_id, -1) + 1
+        self.workers[actor_id] = self.worker_class.options(
+            num_cpus=self.config.actor_cpus, scheduling_strategy="SPREAD", max_restarts=0,
+        ).remote(self.config, actor_id, restarts, version, refs)
+        for _ in range(self.config.max_in_flight):
+            self.submit(actor_id)
+
+    def submit(self, actor_id: int) -> None:
+        version, refs = self.publication()
+        ref = self.workers[actor_id].rollout.remote(version, refs)
+        self.pending[ref] = (actor_id, self.incarnation[actor_id])
+
+    def drop(self, actor_id: int) -> None:
+        """Forget a lost worker: kill it, and drop whatever of it is still in flight."""
+        handle = self.workers.pop(actor_id, None)
+        if handle is not None:
+            self.ray.kill(handle, no_restart=True)
+        self.ready = deque(item for item in self.ready if item[0] != actor_id)
+        self.nodes.pop(actor_id, None)
+
+    def poll(self) -> list[tuple[int, str]]:
+        """Forward the finished trajectories the transport has room for and keep every live
+        worker's calls in flight; the workers lost since the last poll, ``(actor id, reason)``."""
+        lost = []
+        if self.pending:
+            done, _ = self.ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
+            for ref in done:
+                actor_id, incarnation = self.pending.pop(ref)
+                if actor_id not in self.workers or incarnation != self.incarnation[actor_id]:
+                    continue  # a dropped incarnation's leftovers are never used
+                try:
+                    self.ready.append((actor_id, self.ray.get(ref)))
+                except self.ray.exceptions.RayError as exc:
+                    lost.append((actor_id, _reason(exc)))
+                    self.drop(actor_id)
+        while self.ready:
+            actor_id, (trajectory, steps_per_s, produced_at, node) = self.ready[0]
+            if not self.shared.transport.try_put(trajectory):
+                break  # back-pressure: no new call until the learner side takes this one
+            self.ready.popleft()
+            self.in_flight_s.append(max(0.0, time.time() - produced_at))
+            self.nodes[actor_id] = node
+            Counters.add(self.shared.counters.env_steps, trajectory.env_steps)
+            Counters.add(self.shared.counters.episodes, len(trajectory.episodes))
+            self.stats.add_actor_report(actor_id, trajectory.episodes, steps_per_s, trajectory.param_version,
+                                        trajectory.param_digest)
+            if actor_id in self.workers:
+                self.submit(actor_id)
+        self.stats.latest.update(self.metrics())
+        return lost
+
+    def in_flight(self) -> int:
+        """Trajectories requested or finished but not yet in the transport (bounded by
+        ``num_actors * max_in_flight``)."""
+        return len(self.pending) + len(self.ready)
+
+    def metrics(self) -> dict:
+        return {"actors_per_node": dict(Counter(node[:12] for node in self.nodes.values())),
+                "trajectory_in_flight_s": sum(self.in_flight_s) / len(self.in_flight_s) if self.in_flight_s else None,
+                "trajectories_in_flight": self.in_flight()}
+
+    def stop(self) -> None:
+        for actor_id in list(self.workers):
+            self.drop(actor_id)
+        self.pending.clear()
+
+
+def _reason(exc: Exception) -> str:
+    first = str(exc).strip().splitlines()
+    return f"was lost ({type(exc).__name__}: {first[0][:300] if first else ''})"
+
+
+class RaySupervisor(Supervisor):
+    """The parallel driver's supervisor with the actors on Ray (see the module docstring)."""
+
+    POLL_S = 0.01  # the loop also forwards trajectories: poll often
+
+    def start_role(self, name: str, restarts: int = 0) -> None:
+        if not name.startswith("actor-"):
+            return super().start_role(name, restarts)
+        if not hasattr(self, "fleet"):
+            self.fleet = RayFleet(self.config, self.shared, self.stats)
+        self.fleet.start(int(name.split("-")[1]), restarts)
+
+    def check_processes(self) -> None:
+        super().check_processes()
+        if self.failure or not hasattr(self, "fleet"):
+            return
+        for actor_id, reason in self.fleet.poll():
+            if self.actor_lost(f"actor-{actor_id}", reason):
+                self.fleet.start(actor_id, self.actor_restarts[actor_id])
+
+    def shutdown(self) -> None:
+        if hasattr(self, "fleet"):
+            self.fleet.stop()  # the counters stop moving; then the learner side stops as usual
+        super().shutdown()
+
+
+def probe(address: str, timeout: float = 3.0) -> None:
+    """RunError unless something listens at ``host:port``."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise RunError(f"--ray-address must be 'auto' or host:port, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RunError(f"--ray-address {address}: nothing listens there ({exc.strerror or exc}); start the "
+                       f"cluster with `ray start --head` first") from None
+
+
+def connect(config) -> bool:
+    """Join ``--ray-address`` or start a local instance; whether this run started it."""
+    import ray
+
+    if config.ray_address:
+        if config.ray_address != "auto":
+            probe(config.ray_address)
+        try:
+            ray.init(address=config.ray_address, log_to_driver=True)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise RunError(f"--ray-address {config.ray_address}: cannot join the cluster ({exc})") from None
+        return False
+    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1",
+             log_to_driver=True)
+    return True
+
+
+def check_resources(config):
+    """RunError if the cluster cannot hold the actors, or this machine lacks the learner's GPUs;
+    those GPUs are then reserved for the run (the returned reservation holds them; None without)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    cpus = ray.cluster_resources().get("CPU", 0.0)
+    needed = config.num_actors * config.actor_cpus
+    if needed > cpus:
+        raise RunError(f"--num-actors {config.num_actors} x --actor-cpus {config.actor_cpus} needs {needed:g} CPUs; "
+                       f"the Ray cluster has {cpus:g}")
+    if config.learner_gpus:
+        here = ray.get_runtime_context().get_node_id()
+        gpus = next((n["Resources"].get("GPU", 0.0) for n in ray.nodes() if n["NodeID"] == here), 0.0)
+        if gpus < config.learner_gpus:
+            raise RunError(f"--learner-gpus {config.learner_gpus:g}: this machine has {gpus:g} GPU(s) in Ray; "
+                           f"run the command on the machine with the GPU")
+        reservation = ray.remote(_Reservation).options(
+            num_cpus=0, num_gpus=config.learner_gpus,
+            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+        ray.get(reservation.ready.remote(), timeout=60)
+        return reservation
+    return None
+
+
+class _Reservation:
+    """Holds the learner side's GPUs in Ray's accounting for the run's length."""
+
+    def ready(self) -> bool:
+        return True
+
+
+def run_ray(config, run, log, stop, failures: list[str], signals=None):
+    """Run ``config`` with its actors on Ray (see the module docstring)."""
+    import ray
+
+    started = connect(config)
+    if signals is not None:
+        signals.reinstall()  # ray.init installs its own SIGTERM handler in the driver
+    try:
+        reservation = check_resources(config)
+        print(f"ray: {len(ray.nodes())} node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs; the learner side on "
+              f"this machine, {config.num_actors} actors spread over the cluster", file=sys.stderr)
+        stats = RaySupervisor(config, run, log, stop, failures).run()
+        del reservation
+        return stats
+    finally:
+        ray.shutdown()  # stops an instance this run started; otherwise disconnects
+        if started:
+            print("ray: the local instance this run started is shut down", file=sys.stderr)
