@@ -55,7 +55,7 @@ class RayFleet:
         """The newest refresh: a new ``ray.put`` only once the store is K_A versions ahead."""
         store = self.shared.stores.actor
         if self.params_ref is None or store.version - self.params_version >= self.config.actor_refresh:
-            version, tensors = store.read()
+            version, tensors = store.read(timeout=10.0)  # a writer killed mid-write cannot hang the supervisor
             self.params_version, self.params_ref = version, self.ray.put(publication_object(version, tensors))
         return self.params_version, [self.params_ref]
 
@@ -77,7 +77,10 @@ class RayFleet:
         """Forget a lost worker: kill it, and drop whatever of it is still in flight."""
         handle = self.workers.pop(actor_id, None)
         if handle is not None:
-            self.ray.kill(handle, no_restart=True)
+            try:
+                self.ray.kill(handle, no_restart=True)
+            except self.ray.exceptions.RayError:  # already gone (its node, or the cluster)
+                pass
         self.ready = deque(item for item in self.ready if item[0] != actor_id)
         self.nodes.pop(actor_id, None)
 
@@ -129,8 +132,8 @@ class RayFleet:
 
 
 def _reason(exc: Exception) -> str:
-    first = str(exc).strip().splitlines()
-    return f"was lost ({type(exc).__name__}: {first[0][:300] if first else ''})"
+    """The whole error (a RayTaskError's text holds the worker's traceback)."""
+    return f"was lost ({type(exc).__name__}):\n{str(exc).strip()}\n"
 
 
 class RaySupervisor(Supervisor):
@@ -150,13 +153,17 @@ class RaySupervisor(Supervisor):
         if self.failure or not hasattr(self, "fleet"):
             return
         for actor_id, reason in self.fleet.poll():
+            if self.stop():  # a signal reached the cluster's processes too: not a crash
+                continue
             if self.actor_lost(f"actor-{actor_id}", reason):
                 self.fleet.start(actor_id, self.actor_restarts[actor_id])
 
     def shutdown(self) -> None:
-        if hasattr(self, "fleet"):
-            self.fleet.stop()  # the counters stop moving; then the learner side stops as usual
-        super().shutdown()
+        try:
+            if hasattr(self, "fleet"):
+                self.fleet.stop()  # the counters stop moving; then the learner side stops as usual
+        finally:
+            super().shutdown()
 
 
 def probe(address: str, timeout: float = 3.0) -> None:
@@ -229,7 +236,7 @@ def run_ray(config, run, log, stop, failures: list[str], signals=None):
         signals.reinstall()  # ray.init installs its own SIGTERM handler in the driver
     try:
         reservation = check_resources(config)
-        print(f"ray: {len(ray.nodes())} node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs; the learner side on "
+        print(f"ray: {sum(n['Alive'] for n in ray.nodes())} node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs; the learner side on "
               f"this machine, {config.num_actors} actors spread over the cluster", file=sys.stderr)
         stats = RaySupervisor(config, run, log, stop, failures).run()
         del reservation
