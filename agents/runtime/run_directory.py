@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from agents.runtime import checkpoint
 from agents.runtime.config import describe_changes, fixed_changes
+from agents.runtime.metrics import read_rows
 
 LOCK = "run.lock"
 FINAL_SAVE = "final checkpoint"  # the role of a learner that lost its supervisor and saves before exiting
@@ -33,27 +34,11 @@ class RunError(Exception):
     """A run refused before anything started (the CLI exits with status 2)."""
 
 
-def has_rows(path: str) -> bool:
-    """Whether a ``metrics.jsonl`` holds a row with any progress (a row of zeros from a run
-    stopped during start-up is not progress)."""
-    try:
-        with open(path) as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(row, dict) and (row.get("env_steps") or row.get("learner_steps")):
-                    return True
-    except OSError:
-        return False
-    return False
-
-
 def holds_run(run_dir: str) -> bool:
     """Whether ``run_dir`` holds a run's results: a checkpoint or a metrics row with progress (a
     directory with only a ``config.json``, from a run stopped during start-up, holds nothing to lose)."""
-    return bool(checkpoint.list_checkpoints(run_dir)) or has_rows(os.path.join(run_dir, "metrics.jsonl"))
+    return bool(checkpoint.list_checkpoints(run_dir)) or any(
+        row.get("env_steps") or row.get("learner_steps") for row in read_rows(run_dir))
 
 
 class RunLock:

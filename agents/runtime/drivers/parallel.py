@@ -162,8 +162,8 @@ class Supervisor:
                 stats.latest.update(message[1])
             elif kind == "distill":
                 stats.add_distill_steps(0, message[1])  # the step count comes from the shared counter
-            elif kind == "checkpoint" and message[2]:
-                self.final_checkpoint = message[3]
+            elif kind == "checkpoint":  # the learner's final one (its counters end the run's rows)
+                self.final_checkpoint = message[2]
             elif kind == "error" and message[1].startswith("actor"):
                 print(f"warning: the {message[1]} process raised (it is restarted):\n{message[2]}", file=sys.stderr)
             elif kind == "error" and (message[1] == "learner" or not self.shared.stop.is_set()):

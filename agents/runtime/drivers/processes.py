@@ -201,10 +201,8 @@ def learner_main(shared: Shared) -> None:
             _, actor = shared.stores.actor.read(timeout=10.0)  # never half of a distill step
             path = checkpoint.save(shared.run_dir, checkpoint.payload(config, learner.state(), actor, counters),
                                    learner.steps)
-            if not final:
-                shared.emit("checkpoint", path, final, counters)
-            elif not shared.orphaned():  # the supervisor must get this one: wait until it is sent
-                shared.events.put(("checkpoint", path, final, counters), timeout=10.0)
+            if final and not shared.orphaned():  # the supervisor must get this one: wait until it is sent
+                shared.events.put(("checkpoint", path, counters), timeout=10.0)
                 shared.events.close()
                 shared.events.join_thread()
 
