@@ -203,8 +203,10 @@ def learner_main(shared: Shared) -> None:
                                    learner.steps)
             if final and not shared.orphaned():  # the supervisor must get this one: wait until it is sent
                 shared.events.put(("checkpoint", path, counters), timeout=10.0)
-                shared.events.close()
-                shared.events.join_thread()
+                shared.events.close()  # flush it, but never wait on a queue lock a killed actor may hold
+                flush = threading.Thread(target=shared.events.join_thread, daemon=True)
+                flush.start()
+                flush.join(5.0)
 
         last_checkpoint = time.monotonic()
         delay = injected_delay("learner")
