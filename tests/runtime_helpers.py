@@ -31,6 +31,10 @@ def tiny_cli_args(runs_dir, name, **overrides) -> list[str]:
     return args + ["--runs-dir", str(runs_dir), "--name", name, "--no-progress"]
 
 
+LEARNING_BUDGETS = {"ald": 700_000, "lstm": 700_000, "gtrxl": 200_000, "asymm_ac": 800_000}
+"""Env steps of each agent's learning check (see tests/agents/test_runtime_serial.py)."""
+
+
 def learning_run(agent: str, total_env_steps: int, runs_dir: str) -> list:
     """A serial learning run on I-Maze 5x5 (horizon 100, shaping); the success rate of each metrics row.
 

@@ -42,13 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument("--models", nargs="+", choices=[n for n, _ in BENCH_MODELS], help="only these models")
     models.set_defaults(func=cmd_models)
-    system = sub.add_parser("system", help="throughput of whole agents (parallel runner) on I-Maze 9x9, "
+    system = sub.add_parser("system", help="throughput of whole agents (parallel runner, or --runner ray) on I-Maze 9x9, "
                                            "like the paper's Fig. 1 right")
     system.add_argument("--seconds", type=positive_float, default=60.0,
                         help="wall-clock per agent, from its first env steps (start-up is not measured)")
     system.add_argument("--startup-timeout", type=positive_float, default=120.0,
                         help="seconds a run may take to make its first env steps")
     system.add_argument("--agents", nargs="+", choices=SYSTEM_AGENTS, default=list(SYSTEM_AGENTS), help="agents to run")
+    system.add_argument("--runner", nargs="+", choices=("parallel", "ray"), default=["parallel"], dest="runners",
+                        help="drivers to run each agent under, one after the other (e.g. --runner parallel ray: "
+                             "the table adds each agent's ray/parallel env SPS ratio)")
     system.add_argument("--preset", choices=("default", "paper"), default="default", help="the runs' preset")
     system.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="learner-side device")
     system.add_argument("--single-env-actors", action="store_true",

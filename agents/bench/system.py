@@ -1,7 +1,8 @@
 """Benchmark of whole agents: ``python -m agents.bench system`` (the paper's Fig. 1 right).
 
-Each agent runs with the parallel runner for a fixed wall-clock on I-Maze 9x9 as a subprocess;
-its metrics rows give learner waiting %, actor SPS, learner SPS, distill SPS and DpRL.
+Each agent runs under each ``--runner`` (parallel by default; ray: a local Ray instance) for a
+fixed wall-clock on I-Maze 9x9 as a subprocess; its metrics rows give learner waiting %, actor
+SPS, learner SPS, distill SPS and DpRL, and under Ray the per-trajectory fetch and in-flight times.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import List, Optional, Sequence
 
 SYSTEM_ENV = "MemoryEnvs/IMaze-9x9-v0"
 SYSTEM_AGENTS = ("ald", "lstm", "gtrxl", "asymm_ac")
-SYSTEM_KEYS = ("learner_waiting_pct", "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl")
+SYSTEM_KEYS = ("learner_waiting_pct", "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl",
+               "trajectory_fetch_s", "trajectory_in_flight_s")
 SINGLE_ENV_ACTORS = 8
 """Actor processes of ``--single-env-actors`` when the preset steps several envs per actor."""
 WARMUP_FRACTION = 0.2
@@ -26,6 +28,7 @@ class SystemBench:
     """One agent's row of the system table (paper Fig. 1 right); rates averaged after warm-up."""
 
     agent: str
+    runner: str
     learner_waiting_pct: Optional[float]
     actor_sps: Optional[float]
     """Env steps/s of one actor."""
@@ -36,6 +39,10 @@ class SystemBench:
     """None for the baselines (no distillation)."""
     dprl: Optional[float]
     """Distill agent steps per learner agent step (mean distill SPS / mean learner SPS; ald only)."""
+    trajectory_fetch_s: Optional[float]
+    """Ray only: the driver's fetch and deserialisation of one trajectory."""
+    trajectory_in_flight_s: Optional[float]
+    """Ray only: from a finished rollout seen by the driver to the learner side's transport."""
     rows: int
     """Metric rows averaged (after warm-up)."""
     env_steps: int
@@ -96,8 +103,8 @@ def read_rows(path: str) -> list:
     return rows
 
 
-def run_system_agent(agent: str, args: argparse.Namespace, runs_dir: str) -> tuple:
-    """Run ``agent`` with the parallel runner until ``args.seconds`` after its first env steps
+def run_system_agent(agent: str, runner: str, args: argparse.Namespace, runs_dir: str) -> tuple:
+    """Run ``agent`` under ``runner`` until ``args.seconds`` after its first env steps
     (process start-up is not measured; at most ``args.startup_timeout`` s for it);
     ``(metric rows, {num_actors, envs_per_actor, batch_size}, exit code, log path)``."""
     import shlex
@@ -105,15 +112,16 @@ def run_system_agent(agent: str, args: argparse.Namespace, runs_dir: str) -> tup
     import sys
 
     options = system_options(args.preset, args.single_env_actors, args.num_actors)
-    cmd = [sys.executable, "-m", f"agents.{agent}", "--preset", args.preset, "--runner", "parallel",
-           "--env-id", SYSTEM_ENV, "--total-env-steps", str(10**12), "--runs-dir", runs_dir, "--name", agent,
+    name = f"{agent}-{runner}"
+    cmd = [sys.executable, "-m", f"agents.{agent}", "--preset", args.preset, "--runner", runner,
+           "--env-id", SYSTEM_ENV, "--total-env-steps", str(10**12), "--runs-dir", runs_dir, "--name", name,
            "--log-seconds", str(args.log_seconds), "--no-progress", "--device", args.device,
            "--overwrite"]  # a fresh run each time (an earlier one is moved aside, never mixed in)
     for key, value in options.items():
         cmd += ["--" + key.replace("_", "-"), str(value)]
     cmd += shlex.split(args.extra_args)  # last: argparse lets a later option win
-    log_path = os.path.join(runs_dir, f"{agent}.log")
-    metrics = os.path.join(runs_dir, agent, "metrics.jsonl")
+    log_path = os.path.join(runs_dir, f"{name}.log")
+    metrics = os.path.join(runs_dir, name, "metrics.jsonl")
     with open(log_path, "w") as log:
         # A new session: the run's processes get no Ctrl-C from our terminal; we signal them ourselves.
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -125,10 +133,10 @@ def run_system_agent(agent: str, args: argparse.Namespace, runs_dir: str) -> tup
                 if not started and any(r["env_steps"] > 0 for r in read_rows(metrics)):
                     started, deadline = True, time.monotonic() + args.seconds
             if not started:
-                print(f"  {agent}: no env steps within {args.startup_timeout:.0f} s of starting", flush=True)
+                print(f"  {name}: no env steps within {args.startup_timeout:.0f} s of starting", flush=True)
         finally:
             stop_process_group(process, args.stop_timeout)
-    config_path = os.path.join(runs_dir, agent, "config.json")
+    config_path = os.path.join(runs_dir, name, "config.json")
     if os.path.exists(config_path):  # the settings the run really used (--extra-args may change them)
         with open(config_path) as f:
             config = json.load(f)
@@ -150,7 +158,7 @@ def measured_rows(rows: Sequence[dict]) -> list:
 
 
 def summarise_rows(agent: str, rows: Sequence[dict], options: dict, exit_code: Optional[int],
-                   load_avg: float) -> SystemBench:
+                   load_avg: float, runner: str = "parallel") -> SystemBench:
     """Rates averaged over :func:`measured_rows`; None where nothing was measured."""
     kept = measured_rows(rows)
 
@@ -168,7 +176,8 @@ def summarise_rows(agent: str, rows: Sequence[dict], options: dict, exit_code: O
     else:
         averages["distill_sps"] = averages["dprl"] = None
     last = rows[-1] if rows else {}
-    return SystemBench(agent=agent, **averages, rows=len(kept), env_steps=int(last.get("env_steps", 0)),
+    return SystemBench(agent=agent, runner=runner, **averages, rows=len(kept),
+                       env_steps=int(last.get("env_steps", 0)),
                        learner_steps=int(last.get("learner_steps", 0)), **options, exit_code=exit_code,
                        load_avg=load_avg)
 
@@ -177,22 +186,37 @@ def format_system_table(rows: Sequence[SystemBench], args: argparse.Namespace) -
     def num(value: Optional[float], spec: str) -> str:
         return "-" if value is None else format(value, spec)
 
-    header = (f"{'agent':<9} {'learner waiting %':>17} {'actor SPS':>10} {'env SPS':>9} {'learner SPS':>11} "
-              f"{'distill SPS':>11} {'DpRL':>5} {'rows':>4}")
+    def ms(value: Optional[float]) -> str:
+        return "-" if value is None else f"{1000 * value:.1f}"
+
+    header = (f"{'agent':<9} {'runner':<8} {'learner waiting %':>17} {'actor SPS':>10} {'env SPS':>9} "
+              f"{'learner SPS':>11} {'distill SPS':>11} {'DpRL':>5} {'fetch ms':>8} {'in flight ms':>12} {'rows':>4}")
     lines = [header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{r.agent:<9} {num(r.learner_waiting_pct, '.1f'):>17} {num(r.actor_sps, ',.0f'):>10} "
+        lines.append(f"{r.agent:<9} {r.runner:<8} {num(r.learner_waiting_pct, '.1f'):>17} {num(r.actor_sps, ',.0f'):>10} "
                      f"{num(r.env_sps, ',.0f'):>9} {num(r.learner_sps, ',.0f'):>11} {num(r.distill_sps, ',.0f'):>11} "
-                     f"{num(r.dprl, '.2f'):>5} {r.rows:>4}")
+                     f"{num(r.dprl, '.2f'):>5} {ms(r.trajectory_fetch_s):>8} {ms(r.trajectory_in_flight_s):>12} "
+                     f"{r.rows:>4}")
+    ratios = runner_ratios(rows)
+    if ratios:
+        lines.append("ray / parallel env SPS: " + ", ".join(f"{agent} {ratio:.2f}x" for agent, ratio in ratios.items()))
     if rows:
         r = rows[0]
         loads = ", ".join(f"{x.load_avg:.1f}" for x in rows)
-        lines.append(f"{SYSTEM_ENV}, parallel runner, preset {args.preset}: {r.num_actors} actors x "
-                     f"{r.envs_per_actor} envs, batch {r.batch_size}, {args.seconds:.0f} s per agent after "
+        lines.append(f"{SYSTEM_ENV}, preset {args.preset}: {r.num_actors} actors x "
+                     f"{r.envs_per_actor} envs, batch {r.batch_size}, {args.seconds:.0f} s per run after "
                      f"start-up (first {WARMUP_FRACTION:.0%} skipped), {os.cpu_count()} cores, load at start {loads}"
                      + (f"; extra args: {args.extra_args}" if args.extra_args else ""))
-        lines.append("SPS = agent (env) steps per second; DpRL = distill steps per learner step")
+        lines.append("SPS = agent (env) steps per second; DpRL = distill steps per learner step; fetch and in "
+                     "flight: per trajectory, Ray only")
     return "\n".join(lines)
+
+
+def runner_ratios(rows: Sequence[SystemBench]) -> dict:
+    """Each agent's env SPS under Ray over its env SPS under the parallel driver (where both ran)."""
+    sps = {(r.agent, r.runner): r.env_sps for r in rows}
+    return {agent: sps[agent, "ray"] / sps[agent, "parallel"] for agent, runner in sps
+            if runner == "ray" and sps.get((agent, "parallel")) and sps[agent, "ray"] is not None}
 
 
 def cmd_system(args: argparse.Namespace) -> int:
@@ -205,17 +229,18 @@ def cmd_system(args: argparse.Namespace) -> int:
     failed = False
     try:
         for agent in args.agents:
-            load_avg = os.getloadavg()[0]
-            if not args.json:
-                print(f"  running {agent} for {args.seconds:.0f} s (load {load_avg:.1f})", flush=True)
-            rows, options, code, log_path = run_system_agent(agent, args, runs_dir)
-            if code not in (0, 130) or not measured_rows(rows):
-                failed = True
-                with open(log_path) as f:
-                    tail = f.read()[-3000:]
-                print(f"warning: {agent} exited with code {code} after writing {len(rows)} metric rows; "
-                      f"its output:\n{tail}", file=sys.stderr)
-            results.append(summarise_rows(agent, rows, options, code, load_avg))
+            for runner in args.runners:
+                load_avg = os.getloadavg()[0]
+                if not args.json:
+                    print(f"  running {agent} ({runner}) for {args.seconds:.0f} s (load {load_avg:.1f})", flush=True)
+                rows, options, code, log_path = run_system_agent(agent, runner, args, runs_dir)
+                if code not in (0, 130) or not measured_rows(rows):
+                    failed = True
+                    with open(log_path) as f:
+                        tail = f.read()[-3000:]
+                    print(f"warning: {agent} ({runner}) exited with code {code} after writing {len(rows)} metric "
+                          f"rows; its output:\n{tail}", file=sys.stderr)
+                results.append(summarise_rows(agent, rows, options, code, load_avg, runner))
     finally:
         if not args.runs_dir:
             import shutil

@@ -5,6 +5,7 @@ recovery path that a user's crash takes is the one under test.
 process (not its restarts) raise a RuntimeError before its ``n``-th rollout (``n`` counts from
 0); ``learner:sleep=<s>`` makes every learner step take ``s`` seconds longer (a slow learner).
 Unset in normal runs, where :func:`injected_fault` and :func:`injected_delay` are always None.
+The Ray driver passes the variable on to its workers on every node (:func:`fault_environment`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,24 @@ def injected_fault(role: str, restarts: int) -> int | None:
         if name == role and when.isdigit():
             return int(when)
     return None
+
+
+class RolloutFaults:
+    """Raises where ``AGENTS_FAULTS`` says, counting the rollouts of one actor process."""
+
+    def __init__(self, role: str, restarts: int):
+        self.when, self.rollouts = injected_fault(role, restarts), 0
+
+    def before_rollout(self) -> None:
+        if self.rollouts == self.when:
+            raise RuntimeError(f"fault injected by {FAULTS_VARIABLE} after {self.when} rollouts")
+        self.rollouts += 1
+
+
+def fault_environment() -> dict[str, str]:
+    """The fault variable for a process on another node (empty when unset)."""
+    value = os.environ.get(FAULTS_VARIABLE)
+    return {FAULTS_VARIABLE: value} if value else {}
 
 
 def injected_delay(role: str) -> float | None:

@@ -12,7 +12,9 @@ were compared, by digest, with what the publisher wrote at that version, and how
 a lost, torn or misnumbered publication shows here; that a policy applies what it received is
 tested separately), ``recomputed_targets`` (batches whose pi_old the learner recomputed
 because the runner worked ahead of a target refresh), then the latest learner/distill losses
-(``loss``, ``policy_loss``, ``value_loss``, ``kl_actor_learner``, ``eta``, ``alpha``, ``distill_loss``, ...), ``agent``,
+(``loss``, ``policy_loss``, ``value_loss``, ``kl_actor_learner``, ``eta``, ``alpha``, ``distill_loss``, ...),
+under ``--runner ray`` ``actors_per_node`` (a JSON object in the CSV), ``trajectories_in_flight``,
+``trajectory_in_flight_s`` and ``trajectory_fetch_s`` (see :class:`agents.runtime.drivers.ray_driver.RayFleet`), ``agent``,
 ``env_id``, ``seed``, and ``final`` (True on the row written at the end of a run, whose rates
 cover only the moments of shutdown: leave it out of averages).
 """
@@ -31,7 +33,8 @@ COLUMNS = (
     "actor_restarts", "nan_updates", "actor_param_version", "actor_param_checks", "actor_param_mismatches",
     "recomputed_targets", "loss", "policy_loss", "value_loss", "temperature_loss", "kl_penalty",
     "kl_target", "kl_actor_learner", "learner_kl_reg", "eta", "alpha", "popart_mu", "popart_sigma",
-    "value_target", "distill_loss", "distill_kl", "distill_value", "agent", "env_id", "seed", "final",
+    "value_target", "distill_loss", "distill_kl", "distill_value", "actors_per_node", "trajectories_in_flight",
+    "trajectory_in_flight_s", "trajectory_fetch_s", "agent", "env_id", "seed", "final",
 )
 
 
@@ -95,6 +98,11 @@ class RunStats:
             self._check(self.published[version], digest)
         elif len(self.unverified) < 10_000:
             self.unverified.setdefault(version, []).append(digest)
+
+    def forget_actor(self, actor_id: int) -> None:
+        """A lost actor acts with no parameters and steps no envs (until its replacement reports)."""
+        self.actor_versions.pop(actor_id, None)
+        self.actor_sps.pop(actor_id, None)
 
     def _take_publication(self, metrics: dict) -> dict:
         publication = metrics.get("published")
@@ -204,6 +212,14 @@ def stopped_solved(config: dict, rows: list[dict]) -> bool:
     return bool(target and last.get("final") and (last.get("success_rate") or 0.0) >= target)
 
 
+def _csv_header(path: str) -> list[str] | None:
+    try:
+        with open(path, newline="") as f:
+            return next(csv.reader(f), None)
+    except FileNotFoundError:
+        return None
+
+
 class MetricsWriter:
     """Appends rows to ``metrics.jsonl`` and ``metrics.csv``, and to TensorBoard if installed."""
 
@@ -211,10 +227,10 @@ class MetricsWriter:
         self.run_dir = run_dir
         self.jsonl = open(os.path.join(run_dir, "metrics.jsonl"), "a", buffering=1)
         csv_path = os.path.join(run_dir, "metrics.csv")
-        new_csv = not os.path.exists(csv_path)
+        header = _csv_header(csv_path)  # a resumed run keeps the columns its file has
         self.csv_file = open(csv_path, "a", newline="", buffering=1)
-        self.csv = csv.DictWriter(self.csv_file, fieldnames=COLUMNS, extrasaction="ignore")
-        if new_csv:
+        self.csv = csv.DictWriter(self.csv_file, fieldnames=header or COLUMNS, extrasaction="ignore")
+        if not header:
             self.csv.writeheader()
         self.tb = None
         if tensorboard:
@@ -227,7 +243,7 @@ class MetricsWriter:
 
     def write(self, row: dict) -> None:
         self.jsonl.write(json.dumps(row) + "\n")
-        self.csv.writerow(row)
+        self.csv.writerow({k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()})
         if self.tb is not None:
             for key, value in row.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "env_steps":

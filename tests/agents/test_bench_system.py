@@ -27,6 +27,7 @@ def test_measured_rows_skip_startup_warmup_and_shutdown():
     assert [r["wall_clock_s"] for r in kept] == [5, 6, 7, 8]
     summary = bench.summarise_rows("ald", rows, {"num_actors": 2, "envs_per_actor": 16, "batch_size": 32}, 130, 1.0)
     assert summary.env_sps == pytest.approx(35.0) and summary.dprl == pytest.approx(2.0) and summary.rows == 4
+    assert summary.runner == "parallel" and summary.trajectory_fetch_s is None
     baseline = bench.summarise_rows("lstm", rows, {"num_actors": 2, "envs_per_actor": 16, "batch_size": 32}, 0, 1.0)
     assert baseline.distill_sps is None and baseline.dprl is None and baseline.learner_sps == pytest.approx(17.5)
     assert bench.measured_rows([row(1, 0, 0), row(2, 0, 0)]) == []
@@ -65,7 +66,7 @@ def test_short_lstm_run(tmp_path):
     try:
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=150)
     finally:  # whatever happened, no process of the run survives the test
-        pids_path = tmp_path / "lstm" / "pids.json"
+        pids_path = tmp_path / "lstm-parallel" / "pids.json"
         pids = json.loads(pids_path.read_text()) if pids_path.exists() else {}
         leftovers = [name for name, pid in pids.items() if alive(pid)]
         for name in leftovers:
@@ -79,4 +80,5 @@ def test_short_lstm_run(tmp_path):
     assert result["env_sps"] > 0 and result["actor_sps"] > 0 and result["learner_sps"] > 0
     assert result["distill_sps"] is None and result["dprl"] is None
     assert 0 <= result["learner_waiting_pct"] <= 100
-    assert os.listdir(tmp_path / "lstm" / "checkpoints")  # SIGINT -> clean shutdown with a final checkpoint
+    assert result["runner"] == "parallel" and result["trajectory_fetch_s"] is None
+    assert os.listdir(tmp_path / "lstm-parallel" / "checkpoints")  # SIGINT -> clean shutdown with a final checkpoint

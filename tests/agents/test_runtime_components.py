@@ -302,3 +302,25 @@ def test_default_preset_is_the_tuned_cpu_setting_and_paper_preset_the_paper():
     assert (paper.learning_rate, paper.popart_decay, paper.learner_overrides) == (1e-4, 3e-4, "")
     assert (paper.num_actors, paper.num_distill, paper.batch_size) == (30, 8, 64)
     assert resolve("ald", "", ["--learning-rate", "5e-4"]).learning_rate == 5e-4
+
+
+def test_metrics_csv_keeps_its_columns_on_resume_and_writes_objects_as_json(tmp_path):
+    import csv
+
+    from agents.runtime.metrics import COLUMNS, MetricsWriter
+
+    old = ["env_steps", "success_rate", "final"]  # a file written before columns were added
+    (tmp_path / "metrics.csv").write_text(",".join(old) + "\n1,0.5,False\n")
+    writer = MetricsWriter(str(tmp_path), tensorboard=False)
+    writer.write({"env_steps": 2, "success_rate": 0.75, "final": True, "actors_per_node": {"a": 2}})
+    writer.close()
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert list(rows[-1]) == old and rows[-1]["env_steps"] == "2"
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    writer = MetricsWriter(str(fresh), tensorboard=False)
+    writer.write({"env_steps": 3, "actors_per_node": {"node-a": 2, "node-b": 1}})
+    writer.close()
+    (row,) = csv.DictReader(open(fresh / "metrics.csv"))
+    assert list(row) == list(COLUMNS) and json.loads(row["actors_per_node"]) == {"node-a": 2, "node-b": 1}

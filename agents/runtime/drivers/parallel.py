@@ -188,6 +188,7 @@ class Supervisor:
     def actor_lost(self, name: str, reason: str) -> bool:
         """Count a crashed actor (``actor-<i>``); whether it may be restarted (otherwise the run fails)."""
         actor_id = int(name.split("-")[1])
+        self.stats.forget_actor(actor_id)
         self.actor_restarts[actor_id] += 1
         self.stats.actor_restarts += 1
         if self.stats.actor_restarts > self.config.max_actor_restarts:

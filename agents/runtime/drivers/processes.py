@@ -27,7 +27,7 @@ import torch
 from agents.runtime import checkpoint
 from agents.runtime.assembly import (Stores, learner_threads, make_actor, make_distiller, make_feed, make_learner,
                                      make_replay, torch_threads)
-from agents.runtime.faults import FAULTS_VARIABLE, injected_delay, injected_fault
+from agents.runtime.faults import RolloutFaults, injected_delay
 from agents.runtime.roles.distill import distill_steps_due
 from agents.runtime.run_directory import FINAL_SAVE, FINAL_SAVE_GRACE_S, RunLock
 from agents.runtime.topology import topology_of
@@ -145,12 +145,9 @@ def actor_main(shared: Shared, actor_id: int, restarts: int) -> None:
 
     def body():
         actor = make_actor(shared.config, actor_id, restarts, shared.stores)
-        fault = injected_fault(f"actor-{actor_id}", restarts)
-        rollouts = 0
+        faults = RolloutFaults(f"actor-{actor_id}", restarts)
         while not shared.stop_actors.is_set():
-            if rollouts == fault:
-                raise RuntimeError(f"fault injected by {FAULTS_VARIABLE} after {fault} rollouts")
-            rollouts += 1
+            faults.before_rollout()
             trajectory = actor.rollout()
             if not shared.transport.put(trajectory, shared.stop_actors):
                 break

@@ -21,16 +21,21 @@ run started is shut down.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import sys
 import time
 from collections import Counter, deque
 
 from agents.runtime.drivers.parallel import Supervisor
+from agents.runtime.faults import fault_environment
 from agents.runtime.drivers.ray_worker import RolloutWorker
 from agents.runtime.run_directory import RunError
 from agents.runtime.transport.channels import Counters
 from agents.runtime.transport.remote_params import publication_object
+
+
+PLACEMENT_WARN_S = 60.0
 
 
 class RayFleet:
@@ -49,7 +54,10 @@ class RayFleet:
         self.nodes: dict[int, str] = {}
         self.params_version: int | None = None
         self.params_ref = None
+        self.created: dict[int, float] = {}  # actor id -> when its incarnation was created (until it delivers)
         self.in_flight_s: deque[float] = deque(maxlen=200)
+        self.fetch_s: deque[float] = deque(maxlen=200)
+        self.metrics_at = 0.0
 
     def publication(self) -> tuple[int, list]:
         """The newest refresh: a new ``ray.put`` only once the store is K_A versions ahead."""
@@ -62,9 +70,12 @@ class RayFleet:
     def start(self, actor_id: int, restarts: int) -> None:
         version, refs = self.publication()
         self.incarnation[actor_id] = self.incarnation.get(actor_id, -1) + 1
-        self.workers[actor_id] = self.worker_class.options(
-            num_cpus=self.config.actor_cpus, scheduling_strategy="SPREAD", max_restarts=0,
-        ).remote(self.config, actor_id, restarts, version, refs)
+        self.created[actor_id] = time.monotonic()
+        options = dict(num_cpus=self.config.actor_cpus, scheduling_strategy="SPREAD", max_restarts=0)
+        if fault_environment():
+            options["runtime_env"] = {"env_vars": fault_environment()}
+        self.workers[actor_id] = self.worker_class.options(**options).remote(
+            self.config, actor_id, restarts, version, refs)
         for _ in range(self.config.max_in_flight):
             self.submit(actor_id)
 
@@ -94,26 +105,47 @@ class RayFleet:
                 actor_id, incarnation = self.pending.pop(ref)
                 if actor_id not in self.workers or incarnation != self.incarnation[actor_id]:
                     continue  # a dropped incarnation's leftovers are never used
+                seen = time.monotonic()
                 try:
-                    self.ready.append((actor_id, self.ray.get(ref)))
+                    result = self.ray.get(ref)
                 except self.ray.exceptions.RayError as exc:
                     lost.append((actor_id, _reason(exc)))
                     self.drop(actor_id)
+                    continue
+                self.fetch_s.append(time.monotonic() - seen)
+                self.ready.append((actor_id, seen, result))
+        forwarded = 0
         while self.ready:
-            actor_id, (trajectory, steps_per_s, produced_at, node) = self.ready[0]
+            actor_id, seen, (trajectory, steps_per_s, node) = self.ready[0]
             if not self.shared.transport.try_put(trajectory):
                 break  # back-pressure: no new call until the learner side takes this one
             self.ready.popleft()
-            self.in_flight_s.append(max(0.0, time.time() - produced_at))
+            forwarded += 1
+            self.in_flight_s.append(time.monotonic() - seen)
             self.nodes[actor_id] = node
+            self.created.pop(actor_id, None)
             Counters.add(self.shared.counters.env_steps, trajectory.env_steps)
             Counters.add(self.shared.counters.episodes, len(trajectory.episodes))
             self.stats.add_actor_report(actor_id, trajectory.episodes, steps_per_s, trajectory.param_version,
                                         trajectory.param_digest)
             if actor_id in self.workers:
                 self.submit(actor_id)
-        self.stats.latest.update(self.metrics())
+        self.warn_unplaced()
+        if forwarded or lost or time.monotonic() - self.metrics_at >= 0.5:
+            self.stats.latest.update(self.metrics())
+            self.metrics_at = time.monotonic()
         return lost
+
+    def warn_unplaced(self) -> None:
+        """Warn once per incarnation that has delivered nothing ``PLACEMENT_WARN_S`` after its
+        creation: Ray keeps an actor pending while no node has its CPUs free (until one joins)."""
+        now = time.monotonic()
+        for actor_id, created in list(self.created.items()):
+            if now - created >= PLACEMENT_WARN_S:
+                del self.created[actor_id]
+                print(f"warning: actor-{actor_id} has delivered nothing {now - created:.0f} s after it was created: "
+                      f"if no node of the cluster has --actor-cpus {self.config.actor_cpus:g} free, Ray keeps it "
+                      f"waiting until one joins", file=sys.stderr)
 
     def in_flight(self) -> int:
         """Trajectories requested or finished but not yet in the transport (bounded by
@@ -121,14 +153,22 @@ class RayFleet:
         return len(self.pending) + len(self.ready)
 
     def metrics(self) -> dict:
+        """Actors per node (node ids cut to 12 characters), and, over the last 200 trajectories on
+        this process's clock, the mean time from a finished rollout's result being seen here to
+        its entry into the transport (``trajectory_in_flight_s``: fetch, deserialisation and
+        back-pressure) and the mean fetch and deserialisation alone (``trajectory_fetch_s``)."""
         return {"actors_per_node": dict(Counter(node[:12] for node in self.nodes.values())),
-                "trajectory_in_flight_s": sum(self.in_flight_s) / len(self.in_flight_s) if self.in_flight_s else None,
+                "trajectory_in_flight_s": _mean(self.in_flight_s), "trajectory_fetch_s": _mean(self.fetch_s),
                 "trajectories_in_flight": self.in_flight()}
 
     def stop(self) -> None:
         for actor_id in list(self.workers):
             self.drop(actor_id)
         self.pending.clear()
+
+
+def _mean(values) -> float | None:
+    return sum(values) / len(values) if values else None
 
 
 def _reason(exc: Exception) -> str:
@@ -178,21 +218,34 @@ def probe(address: str, timeout: float = 3.0) -> None:
                        f"cluster with `ray start --head` first") from None
 
 
-def connect(config) -> bool:
-    """Join ``--ray-address`` or start a local instance; whether this run started it."""
+def connect(config, signals=None) -> bool:
+    """Join ``--ray-address`` or start a local instance; whether this run started it. Ray installs
+    its own SIGTERM handler (``sys.exit``) in the driver: ``signals`` takes the signals back, and a
+    SIGTERM that reached Ray's handler before that becomes this run's stop request."""
     import ray
 
-    if config.ray_address:
-        if config.ray_address != "auto":
-            probe(config.ray_address)
-        try:
-            ray.init(address=config.ray_address, log_to_driver=True)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise RunError(f"--ray-address {config.ray_address}: cannot join the cluster ({exc})") from None
-        return False
-    ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=True)
-    return True
+    try:
+        if config.ray_address:
+            if config.ray_address != "auto":
+                probe(config.ray_address)
+            try:
+                ray.init(address=config.ray_address, log_to_driver=True)
+            except (ConnectionError, RuntimeError, ValueError) as exc:
+                raise RunError(f"--ray-address {config.ray_address}: cannot join the cluster ({exc})") from None
+            started = False
+        else:  # "local": a new instance even if another one runs on this machine
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
+                     _node_ip_address="127.0.0.1", log_to_driver=True)
+            started = True
+        if signals is not None:
+            signals.reinstall()
+    except SystemExit as exc:
+        if signals is None or exc.code != signal.SIGTERM:
+            raise
+        signals.reinstall()
+        signals.signalled = True
+        return not config.ray_address
+    return started
 
 
 def check_resources(config):
@@ -204,8 +257,12 @@ def check_resources(config):
     cpus = ray.cluster_resources().get("CPU", 0.0)
     needed = config.num_actors * config.actor_cpus
     if needed > cpus:
-        raise RunError(f"--num-actors {config.num_actors} x --actor-cpus {config.actor_cpus} needs {needed:g} CPUs; "
+        raise RunError(f"--num-actors {config.num_actors} x --actor-cpus {config.actor_cpus:g} needs {needed:g} CPUs; "
                        f"the Ray cluster has {cpus:g}")
+    largest = max((n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["Alive"]), default=0.0)
+    if config.actor_cpus > largest:
+        raise RunError(f"--actor-cpus {config.actor_cpus:g}: no node of the Ray cluster has that many CPUs "
+                       f"(the largest has {largest:g})")
     if config.learner_gpus:
         here = ray.get_runtime_context().get_node_id()
         gpus = next((n["Resources"].get("GPU", 0.0) for n in ray.nodes() if n["NodeID"] == here), 0.0)
@@ -228,16 +285,18 @@ class _Reservation:
 
 
 def run_ray(config, run, log, stop, failures: list[str], signals=None):
-    """Run ``config`` with its actors on Ray (see the module docstring)."""
+    """Run ``config`` with its actors on Ray (see the module docstring); None if a signal came
+    while joining the cluster."""
     import ray
 
-    started = connect(config)
-    if signals is not None:
-        signals.reinstall()  # ray.init installs its own SIGTERM handler in the driver
+    started = False
     try:
+        started = connect(config, signals)
+        if stop():
+            return None
         reservation = check_resources(config)
-        print(f"ray: {sum(n['Alive'] for n in ray.nodes())} node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs; the learner side on "
-              f"this machine, {config.num_actors} actors spread over the cluster", file=sys.stderr)
+        print(f"ray: {sum(n['Alive'] for n in ray.nodes())} node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs; "
+              f"the learner side on this machine, {config.num_actors} actors spread over the cluster", file=sys.stderr)
         stats = RaySupervisor(config, run, log, stop, failures).run()
         del reservation
         return stats

@@ -3,9 +3,8 @@ parameters from :class:`~agents.runtime.transport.remote_params.RemoteParameters
 
 from __future__ import annotations
 
-import time
-
 from agents.runtime.assembly import Stores, make_actor, torch_threads
+from agents.runtime.faults import RolloutFaults
 from agents.runtime.transport.remote_params import RemoteParameters
 
 
@@ -22,10 +21,12 @@ class RolloutWorker:
         torch_threads(1)
         self.params = RemoteParameters(version, refs[0])
         self.actor = make_actor(config, actor_id, restarts, Stores(self.params, None))
+        self.faults = RolloutFaults(f"actor-{actor_id}", restarts)
         self.node = ray.get_runtime_context().get_node_id()
 
     def rollout(self, version: int, refs: list):
-        """``(trajectory, actor env steps/s, time.time() at its end, node id)``."""
+        """``(trajectory, actor env steps/s, node id)``."""
+        self.faults.before_rollout()
         self.params.offer(version, refs[0])
         trajectory = self.actor.rollout()
-        return trajectory, self.actor.steps_per_s, time.time(), self.node
+        return trajectory, self.actor.steps_per_s, self.node
