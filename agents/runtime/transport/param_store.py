@@ -13,12 +13,12 @@ passes the shared storage to children.
 from __future__ import annotations
 
 import hashlib
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, Mapping
 
 import torch
-import torch.multiprocessing as mp
 
 
 @dataclass(frozen=True)
@@ -38,17 +38,33 @@ def param_digest(tensors: Mapping[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+class LocalVersion:
+    """The version counter of a store that never leaves its process (the serial driver): the
+    interface of a ``multiprocessing.Value``, without an OS semaphore or shared memory."""
+
+    def __init__(self, value: int):
+        self.value = value
+        self._lock = threading.RLock()
+
+    def get_lock(self) -> threading.RLock:
+        return self._lock
+
+
 class ParameterStore:
-    """Shared copies of a module's state dict, plus a shared version counter.
+    """Copies of a module's state dict, plus a version counter, shared between the processes of
+    ``context`` (a multiprocessing context); without one, private to this process.
 
     ``version`` counts updates unless the publisher gives its own numbering (the target
     network's store is numbered by learner steps).
     """
 
     def __init__(self, module: torch.nn.Module, context=None, version: int = 0):
-        context = context or mp.get_context("spawn")
-        self.tensors = {name: t.detach().cpu().clone().share_memory_() for name, t in module.state_dict().items()}
-        self._version = context.Value("q", version)
+        tensors = {name: t.detach().cpu().clone() for name, t in module.state_dict().items()}
+        if context is None:
+            self.tensors, self._version = tensors, LocalVersion(version)
+        else:
+            self.tensors = {name: t.share_memory_() for name, t in tensors.items()}
+            self._version = context.Value("q", version)
 
     @property
     def version(self) -> int:
