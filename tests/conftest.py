@@ -17,14 +17,22 @@ def shm_before():
     return set(os.listdir("/dev/shm"))
 
 
-def pytest_collection_modifyitems(session, config, items):
-    learning = [item for item in items if getattr(item, "originalname", None) == LEARNING_TEST]
-    if not learning or config.option.collectonly:
-        return
-    items[:] = [item for item in items if item not in learning] + learning
-    from learning_pool import LearningPool
+def is_learning_check(item) -> bool:
+    return getattr(item, "originalname", None) == LEARNING_TEST
 
-    config.learning_pool = LearningPool([item.callspec.params["agent"] for item in learning])
+
+@pytest.hookimpl(trylast=True)  # after -k, -m, --lf and --deselect have removed what will not run
+def pytest_collection_modifyitems(session, config, items):
+    items[:] = [item for item in items if not is_learning_check(item)] + [item for item in items
+                                                                         if is_learning_check(item)]
+
+
+def pytest_collection_finish(session):
+    learning = [item for item in session.items if is_learning_check(item)]
+    if learning and not session.config.option.collectonly:
+        from learning_pool import LearningPool
+
+        session.config.learning_pool = LearningPool([item.callspec.params["agent"] for item in learning])
 
 
 def pytest_unconfigure(config):

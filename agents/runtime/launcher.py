@@ -1,8 +1,9 @@
-"""Start a run: stop signals first, then its directory (locked), metrics and progress bar, then
-the chosen driver; report how it ended."""
+"""Start a run: stop signals first, then (``--runner ray``) the cluster, then its directory
+(locked), metrics and progress bar, then the chosen driver; report how it ended."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from agents.runtime.metrics import MetricsWriter
@@ -61,12 +62,23 @@ class RowLog:
                 self.failures.append(f"cannot write the metrics of {self.writer.run_dir}: {exc}")
 
 
+def cluster(config, signalled):
+    """The Ray cluster of a ``--runner ray`` run, joined (and checked) before the run directory
+    is opened; nothing for the other drivers."""
+    if config.runner != "ray":
+        return contextlib.nullcontext()
+    from agents.runtime.drivers.ray_driver import ray_cluster
+
+    return ray_cluster(config, signalled)
+
+
 def launch(config, overwrite: bool = False, signalled: StopRequest | None = None) -> int:
     """Run ``config`` to the end: 0 done, 1 failed, 130 interrupted (a refusal before the start
     raises :class:`agents.runtime.run_directory.RunError`). ``signalled``: a stop request the
     caller installed earlier (the CLI does, before its imports)."""
     failures: list[str] = []
-    with (signalled or StopRequest()) as signalled, open_run(config, overwrite, cancelled=signalled) as run:
+    with (signalled or StopRequest()) as signalled, cluster(config, signalled), \
+            open_run(config, overwrite, cancelled=signalled) as run:
         if signalled():
             print("interrupted before the run started", file=sys.stderr)
             return 130
@@ -87,7 +99,7 @@ def launch(config, overwrite: bool = False, signalled: StopRequest | None = None
             elif config.runner == "ray":
                 from agents.runtime.drivers.ray_driver import run_ray
 
-                stats = run_ray(config, run, log, stop, failures, signalled)
+                stats = run_ray(config, run, log, stop, failures)
             else:
                 from agents.runtime.drivers.parallel import run_parallel
 

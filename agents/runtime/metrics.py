@@ -13,7 +13,8 @@ a lost, torn or misnumbered publication shows here; that a policy applies what i
 tested separately), ``recomputed_targets`` (batches whose pi_old the learner recomputed
 because the runner worked ahead of a target refresh), then the latest learner/distill losses
 (``loss``, ``policy_loss``, ``value_loss``, ``kl_actor_learner``, ``eta``, ``alpha``, ``distill_loss``, ...),
-under ``--runner ray`` ``actors_per_node`` (a JSON object in the CSV), ``trajectories_in_flight``,
+under ``--runner ray`` ``actors_per_node`` (the actors that delivered since their last (re)creation,
+per node; a JSON object in the CSV), ``trajectories_in_flight``,
 ``trajectory_in_flight_s`` and ``trajectory_fetch_s`` (see :class:`agents.runtime.drivers.ray_driver.RayFleet`), ``agent``,
 ``env_id``, ``seed``, and ``final`` (True on the row written at the end of a run, whose rates
 cover only the moments of shutdown: leave it out of averages).

@@ -7,7 +7,7 @@ import torch
 
 from agents.runtime import checkpoint
 from agents.runtime.launcher import launch
-from runtime_helpers import learning_run, tiny_config
+from runtime_helpers import tiny_config
 
 TIMING = {"wall_clock_s", "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct"}
 

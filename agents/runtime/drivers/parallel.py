@@ -14,7 +14,8 @@ trajectory starts new episodes), and stops everything within seconds when any ot
 or a signal arrives. A stop ends the actors first, then replay and the distillers, then the
 learner and the runner: the learner writes a final checkpoint whose counters and actor
 parameters are final; children still alive after a grace period
-are killed. ``runs/<name>/pids.json`` names the process of each role (for debugging and fault tests).
+are killed. ``runs/<name>/pids.json`` names the process of each role on this machine (for debugging
+and fault tests; under the Ray driver the actors are Ray actors and not listed).
 """
 
 from __future__ import annotations

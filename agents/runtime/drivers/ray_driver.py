@@ -26,6 +26,7 @@ import socket
 import sys
 import time
 from collections import Counter, deque
+from contextlib import contextmanager
 
 from agents.runtime.drivers.parallel import Supervisor
 from agents.runtime.faults import fault_environment
@@ -40,7 +41,8 @@ PLACEMENT_WARN_S = 60.0
 
 class RayFleet:
     """The N_A actors as Ray actors: created, offered parameters, their trajectories forwarded
-    into the learner side's transport (bounded in flight), and replaced when lost."""
+    into the learner side's transport in the order each actor produced them (bounded in
+    flight), and replaced when lost."""
 
     def __init__(self, config, shared, stats):
         import ray
@@ -48,13 +50,16 @@ class RayFleet:
         self.ray, self.config, self.shared, self.stats = ray, config, shared, stats
         self.worker_class = ray.remote(RolloutWorker)
         self.workers: dict[int, object] = {}
-        self.incarnation: dict[int, int] = {}
-        self.pending: dict[object, tuple[int, int]] = {}  # rollout ref -> (actor id, incarnation)
-        self.ready: deque = deque()  # (actor id, result) waiting for room in the transport
+        # Each live worker's calls, oldest first: (ref, when it could start on the worker). Only
+        # the oldest is fetched, so one actor's trajectories are never reordered (a result in the
+        # object store is "ready" only once its copy is here, which need not follow call order).
+        self.pending: dict[int, deque] = {}
+        self.ready: deque = deque()  # (actor id, seen, dispatched, result) waiting for room in the transport
         self.nodes: dict[int, str] = {}
         self.params_version: int | None = None
         self.params_ref = None
         self.created: dict[int, float] = {}  # actor id -> when its incarnation was created (until it delivers)
+        self.last_seen: dict[int, float | None] = {}
         self.in_flight_s: deque[float] = deque(maxlen=200)
         self.fetch_s: deque[float] = deque(maxlen=200)
         self.metrics_at = 0.0
@@ -69,20 +74,20 @@ class RayFleet:
 
     def start(self, actor_id: int, restarts: int) -> None:
         version, refs = self.publication()
-        self.incarnation[actor_id] = self.incarnation.get(actor_id, -1) + 1
         self.created[actor_id] = time.monotonic()
+        self.last_seen[actor_id] = None  # the first call waits for the worker's start-up: not measured
         options = dict(num_cpus=self.config.actor_cpus, scheduling_strategy="SPREAD", max_restarts=0)
         if fault_environment():
             options["runtime_env"] = {"env_vars": fault_environment()}
         self.workers[actor_id] = self.worker_class.options(**options).remote(
             self.config, actor_id, restarts, version, refs)
+        self.pending[actor_id] = deque()
         for _ in range(self.config.max_in_flight):
             self.submit(actor_id)
 
     def submit(self, actor_id: int) -> None:
         version, refs = self.publication()
-        ref = self.workers[actor_id].rollout.remote(version, refs)
-        self.pending[ref] = (actor_id, self.incarnation[actor_id])
+        self.pending[actor_id].append((self.workers[actor_id].rollout.remote(version, refs), time.monotonic()))
 
     def drop(self, actor_id: int) -> None:
         """Forget a lost worker: kill it, and drop whatever of it is still in flight."""
@@ -92,19 +97,20 @@ class RayFleet:
                 self.ray.kill(handle, no_restart=True)
             except self.ray.exceptions.RayError:  # already gone (its node, or the cluster)
                 pass
+        self.pending.pop(actor_id, None)
         self.ready = deque(item for item in self.ready if item[0] != actor_id)
         self.nodes.pop(actor_id, None)
+        self.created.pop(actor_id, None)
 
     def poll(self) -> list[tuple[int, str]]:
         """Forward the finished trajectories the transport has room for and keep every live
         worker's calls in flight; the workers lost since the last poll, ``(actor id, reason)``."""
         lost = []
-        if self.pending:
-            done, _ = self.ray.wait(list(self.pending), num_returns=len(self.pending), timeout=0)
+        heads = {calls[0][0]: actor_id for actor_id, calls in self.pending.items() if calls}
+        if heads:
+            done, _ = self.ray.wait(list(heads), num_returns=len(heads), timeout=0)
             for ref in done:
-                actor_id, incarnation = self.pending.pop(ref)
-                if actor_id not in self.workers or incarnation != self.incarnation[actor_id]:
-                    continue  # a dropped incarnation's leftovers are never used
+                actor_id = heads[ref]
                 seen = time.monotonic()
                 try:
                     result = self.ray.get(ref)
@@ -112,18 +118,23 @@ class RayFleet:
                     lost.append((actor_id, _reason(exc)))
                     self.drop(actor_id)
                     continue
+                _, submitted = self.pending[actor_id].popleft()
                 self.fetch_s.append(time.monotonic() - seen)
-                self.ready.append((actor_id, seen, result))
+                # the call could start once submitted and once the worker's previous call was done
+                previous, self.last_seen[actor_id] = self.last_seen[actor_id], seen
+                dispatched = None if previous is None else max(submitted, previous)
+                self.created.pop(actor_id, None)
+                self.ready.append((actor_id, dispatched, result))
         forwarded = 0
         while self.ready:
-            actor_id, seen, (trajectory, steps_per_s, node) = self.ready[0]
+            actor_id, dispatched, (trajectory, steps_per_s, rollout_s, node) = self.ready[0]
             if not self.shared.transport.try_put(trajectory):
                 break  # back-pressure: no new call until the learner side takes this one
             self.ready.popleft()
             forwarded += 1
-            self.in_flight_s.append(time.monotonic() - seen)
+            if dispatched is not None:
+                self.in_flight_s.append(max(0.0, time.monotonic() - dispatched - rollout_s))
             self.nodes[actor_id] = node
-            self.created.pop(actor_id, None)
             Counters.add(self.shared.counters.env_steps, trajectory.env_steps)
             Counters.add(self.shared.counters.episodes, len(trajectory.episodes))
             self.stats.add_actor_report(actor_id, trajectory.episodes, steps_per_s, trajectory.param_version,
@@ -137,34 +148,38 @@ class RayFleet:
         return lost
 
     def warn_unplaced(self) -> None:
-        """Warn once per incarnation that has delivered nothing ``PLACEMENT_WARN_S`` after its
+        """Warn once per incarnation that has returned nothing ``PLACEMENT_WARN_S`` after its
         creation: Ray keeps an actor pending while no node has its CPUs free (until one joins)."""
         now = time.monotonic()
         for actor_id, created in list(self.created.items()):
             if now - created >= PLACEMENT_WARN_S:
                 del self.created[actor_id]
-                print(f"warning: actor-{actor_id} has delivered nothing {now - created:.0f} s after it was created: "
+                print(f"warning: actor-{actor_id} has returned nothing {now - created:.0f} s after it was created: "
                       f"if no node of the cluster has --actor-cpus {self.config.actor_cpus:g} free, Ray keeps it "
                       f"waiting until one joins", file=sys.stderr)
 
     def in_flight(self) -> int:
-        """Trajectories requested or finished but not yet in the transport (bounded by
+        """Trajectories requested or finished but not yet in the transport (at most
         ``num_actors * max_in_flight``)."""
-        return len(self.pending) + len(self.ready)
+        return sum(len(calls) for calls in self.pending.values()) + len(self.ready)
 
     def metrics(self) -> dict:
-        """Actors per node (node ids cut to 12 characters), and, over the last 200 trajectories on
-        this process's clock, the mean time from a finished rollout's result being seen here to
-        its entry into the transport (``trajectory_in_flight_s``: fetch, deserialisation and
-        back-pressure) and the mean fetch and deserialisation alone (``trajectory_fetch_s``)."""
+        """The actors that delivered since their (re)creation per node (node ids cut to 12
+        characters), and over the last 200 trajectories, on this process's clock: the mean time a
+        trajectory spent outside its rollout, from the moment its call could start on the worker
+        to its entry into the transport, less the rollout's own duration (call dispatch, result
+        transfer, fetch and back-pressure: ``trajectory_in_flight_s``), and the mean fetch and
+        deserialisation alone (``trajectory_fetch_s``)."""
         return {"actors_per_node": dict(Counter(node[:12] for node in self.nodes.values())),
                 "trajectory_in_flight_s": _mean(self.in_flight_s), "trajectory_fetch_s": _mean(self.fetch_s),
                 "trajectories_in_flight": self.in_flight()}
 
     def stop(self) -> None:
+        """Kill every worker; the final row keeps where the actors ran, with nothing in flight."""
+        final = self.metrics()
         for actor_id in list(self.workers):
             self.drop(actor_id)
-        self.pending.clear()
+        self.stats.latest.update(final, trajectories_in_flight=self.in_flight())
 
 
 def _mean(values) -> float | None:
@@ -207,8 +222,12 @@ class RaySupervisor(Supervisor):
 
 
 def probe(address: str, timeout: float = 3.0) -> None:
-    """RunError unless something listens at ``host:port``."""
+    """RunError unless something listens at ``host:port`` (an IPv6 host in brackets)."""
+    if address.startswith("ray://"):
+        raise RunError(f"--ray-address {address}: Ray Client addresses (ray://) are not supported: the learner "
+                       f"side runs on this machine, which must be a node of the cluster (use its host:port)")
     host, _, port = address.rpartition(":")
+    host = host.strip("[]")
     if not host or not port.isdigit():
         raise RunError(f"--ray-address must be 'auto' or host:port, got {address!r}")
     try:
@@ -224,27 +243,26 @@ def connect(config, signals=None) -> bool:
     SIGTERM that reached Ray's handler before that becomes this run's stop request."""
     import ray
 
+    started = not config.ray_address
     try:
         if config.ray_address:
             if config.ray_address != "auto":
                 probe(config.ray_address)
             try:
                 ray.init(address=config.ray_address, log_to_driver=True)
-            except (ConnectionError, RuntimeError, ValueError) as exc:
-                raise RunError(f"--ray-address {config.ray_address}: cannot join the cluster ({exc})") from None
-            started = False
+            except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
+                raise RunError(f"--ray-address {config.ray_address}: cannot join the cluster "
+                               f"({type(exc).__name__}: {exc})") from None
         else:  # "local": a new instance even if another one runs on this machine
-            ray.init(address="local", num_cpus=os.cpu_count() or 1, include_dashboard=False,
+            ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False,
                      _node_ip_address="127.0.0.1", log_to_driver=True)
-            started = True
-        if signals is not None:
-            signals.reinstall()
     except SystemExit as exc:
         if signals is None or exc.code != signal.SIGTERM:
             raise
-        signals.reinstall()
         signals.signalled = True
-        return not config.ray_address
+    finally:
+        if signals is not None:
+            signals.reinstall()
     return started
 
 
@@ -263,18 +281,22 @@ def check_resources(config):
     if config.actor_cpus > largest:
         raise RunError(f"--actor-cpus {config.actor_cpus:g}: no node of the Ray cluster has that many CPUs "
                        f"(the largest has {largest:g})")
-    if config.learner_gpus:
-        here = ray.get_runtime_context().get_node_id()
-        gpus = next((n["Resources"].get("GPU", 0.0) for n in ray.nodes() if n["NodeID"] == here), 0.0)
-        if gpus < config.learner_gpus:
-            raise RunError(f"--learner-gpus {config.learner_gpus:g}: this machine has {gpus:g} GPU(s) in Ray; "
-                           f"run the command on the machine with the GPU")
-        reservation = ray.remote(_Reservation).options(
-            num_cpus=0, num_gpus=config.learner_gpus,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+    if not config.learner_gpus:
+        return None
+    here = ray.get_runtime_context().get_node_id()
+    gpus = next((n["Resources"].get("GPU", 0.0) for n in ray.nodes() if n["NodeID"] == here), 0.0)
+    if gpus < config.learner_gpus:
+        raise RunError(f"--learner-gpus {config.learner_gpus:g}: this machine has {gpus:g} GPU(s) in Ray; "
+                       f"run the command on the machine with the GPU")
+    reservation = ray.remote(_Reservation).options(
+        num_cpus=0, num_gpus=config.learner_gpus,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+    try:
         ray.get(reservation.ready.remote(), timeout=60)
-        return reservation
-    return None
+    except ray.exceptions.RayError as exc:
+        raise RunError(f"--learner-gpus {config.learner_gpus:g}: cannot reserve them on this machine within 60 s "
+                       f"(another job holds them?): {type(exc).__name__}") from None
+    return reservation
 
 
 class _Reservation:
@@ -284,23 +306,29 @@ class _Reservation:
         return True
 
 
-def run_ray(config, run, log, stop, failures: list[str], signals=None):
-    """Run ``config`` with its actors on Ray (see the module docstring); None if a signal came
-    while joining the cluster."""
+@contextmanager
+def ray_cluster(config, signals=None):
+    """Join or start the cluster and check that it can hold the run, before the run directory is
+    opened (a :class:`RunError` there changes nothing on disk); at the end disconnect, or stop the
+    local instance this run started."""
     import ray
 
     started = False
     try:
         started = connect(config, signals)
-        if stop():
-            return None
-        reservation = check_resources(config)
-        print(f"ray: {sum(n['Alive'] for n in ray.nodes())} node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs; "
-              f"the learner side on this machine, {config.num_actors} actors spread over the cluster", file=sys.stderr)
-        stats = RaySupervisor(config, run, log, stop, failures).run()
+        reservation = None if signals is not None and signals() else check_resources(config)
+        yield
         del reservation
-        return stats
     finally:
-        ray.shutdown()  # stops an instance this run started; otherwise disconnects
+        ray.shutdown()
         if started:
             print("ray: the local instance this run started is shut down", file=sys.stderr)
+
+
+def run_ray(config, run, log, stop, failures: list[str]):
+    """Run ``config`` with its actors on the cluster :func:`ray_cluster` joined (see the module docstring)."""
+    import ray
+
+    print(f"ray: {sum(n['Alive'] for n in ray.nodes())} node(s), {ray.cluster_resources().get('CPU', 0):g} CPUs; "
+          f"the learner side on this machine, {config.num_actors} actors spread over the cluster", file=sys.stderr)
+    return RaySupervisor(config, run, log, stop, failures).run()

@@ -3,6 +3,8 @@ parameters from :class:`~agents.runtime.transport.remote_params.RemoteParameters
 
 from __future__ import annotations
 
+import time
+
 from agents.runtime.assembly import Stores, make_actor, torch_threads
 from agents.runtime.faults import RolloutFaults
 from agents.runtime.transport.remote_params import RemoteParameters
@@ -13,7 +15,9 @@ class RolloutWorker:
 
     Each :meth:`rollout` call offers the newest publication (``refs``: a one-element list, so Ray
     passes the reference itself and the actor fetches it only when it refreshes) and returns one
-    whole trajectory: a worker that dies mid-rollout returns nothing."""
+    whole trajectory: a worker that dies mid-rollout returns nothing. A call queued behind another
+    (``--max-in-flight`` above 1) acts with the publication offered when it was submitted, at
+    most one rollout older than the newest."""
 
     def __init__(self, config, actor_id: int, restarts: int, version: int, refs: list):
         import ray
@@ -25,8 +29,9 @@ class RolloutWorker:
         self.node = ray.get_runtime_context().get_node_id()
 
     def rollout(self, version: int, refs: list):
-        """``(trajectory, actor env steps/s, node id)``."""
+        """``(trajectory, actor env steps/s, seconds this call took here, node id)``."""
+        start = time.monotonic()
         self.faults.before_rollout()
         self.params.offer(version, refs[0])
         trajectory = self.actor.rollout()
-        return trajectory, self.actor.steps_per_s, self.node
+        return trajectory, self.actor.steps_per_s, time.monotonic() - start, self.node

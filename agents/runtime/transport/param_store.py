@@ -1,4 +1,5 @@
-"""A versioned parameter store in shared memory (the orange arrows of the paper's Fig. 2).
+"""A versioned parameter store, in shared memory between processes (the orange arrows of the
+paper's Fig. 2), or private to one process (the serial driver).
 
 Publishers write the tensors in place (:meth:`ParameterStore.publish`, or HOGWILD! optimizer
 steps on the shared tensors inside :meth:`ParameterStore.writing`); readers take a private copy
@@ -6,8 +7,8 @@ with :meth:`ParameterStore.read`. Writes and reads hold the store's lock, so a r
 half of one update, and every publication comes with a digest of what was written: a driver that
 also collects the digests of what the actors loaded can check that the actors act with exactly
 the published parameters. Gradients are still computed without locks (HOGWILD!): only the write
-itself and the copy-out are serialised. Created in the parent process before ``spawn``; torch
-passes the shared storage to children.
+itself and the copy-out are serialised. A shared store is created in the parent process before
+``spawn``; torch passes the shared storage to children.
 """
 
 from __future__ import annotations
