@@ -1,5 +1,5 @@
 """Test-wide settings: pygame never opens a real window; fixtures of the process tests; the
-learning checks' runs start in the background when collection ends, and their tests run last."""
+learning checks' runs start in the background when the test loop starts, and their tests run last."""
 
 import os
 
@@ -23,27 +23,32 @@ def is_learning_check(item) -> bool:
 
 @pytest.hookimpl(trylast=True)  # after -k, -m, --lf and --deselect have removed what will not run
 def pytest_collection_modifyitems(session, config, items):
+    """The learning checks last (unless --ff or --nf reorder the tests afterwards)."""
     items[:] = [item for item in items if not is_learning_check(item)] + [item for item in items
                                                                          if is_learning_check(item)]
 
 
-def pytest_collection_finish(session):
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtestloop(session):
+    """Start the learning runs of the learning checks that will run; close them at the end."""
     learning = [item for item in session.items if is_learning_check(item)]
-    if learning and not session.config.option.collectonly:
+    collection_failed = session.testsfailed and not session.config.option.continue_on_collection_errors
+    if learning and not (session.config.option.collectonly or collection_failed):
         from learning_pool import LearningPool
 
         session.config.learning_pool = LearningPool([item.callspec.params["agent"] for item in learning])
-
-
-def pytest_unconfigure(config):
-    pool = getattr(config, "learning_pool", None)
-    if pool is not None:
-        pool.close()
+    try:
+        yield
+    finally:
+        pool = getattr(session.config, "learning_pool", None)
+        if pool is not None:
+            pool.close()
+            session.config.learning_pool = None
 
 
 @pytest.fixture
 def learning_result(request):
     """``learning_result(agent, timeout)``: that agent's background learning run (see learning_pool)."""
     pool = getattr(request.config, "learning_pool", None)
-    assert pool is not None, "the learning pool starts at collection (conftest.pytest_collection_modifyitems)"
+    assert pool is not None, "the learning pool starts with the test loop (conftest.pytest_runtestloop)"
     return pool.result

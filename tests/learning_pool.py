@@ -1,5 +1,5 @@
-"""The learning checks' runs, started in the background as soon as the session's tests are
-collected (``conftest.py``), two at a time at low priority: they soak up the cores that the
+"""The learning checks' runs, started in the background when the session's test loop starts
+(``conftest.py``), two at a time at low priority: they soak up the cores that the
 process tests leave idle while waiting on their runs, and their tests, ordered last, collect
 them. A serial run is deterministic for its seed, so the priority changes only when it ends."""
 

@@ -42,7 +42,7 @@ class SystemBench:
     trajectory_fetch_s: Optional[float]
     """Ray only: the driver's fetch and deserialisation of one trajectory."""
     trajectory_in_flight_s: Optional[float]
-    """Ray only: from a finished rollout seen by the driver to the learner side's transport."""
+    """Ray only: from the end of a rollout on its worker to the learner side's transport."""
     rows: int
     """Metric rows averaged (after warm-up)."""
     env_steps: int

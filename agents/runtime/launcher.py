@@ -78,8 +78,8 @@ def launch(config, overwrite: bool = False, signalled: StopRequest | None = None
     caller installed earlier (the CLI does, before its imports)."""
     failures: list[str] = []
     with (signalled or StopRequest()) as signalled, cluster(config, signalled), \
-            open_run(config, overwrite, cancelled=signalled) as run:
-        if signalled():
+            (contextlib.nullcontext() if signalled() else open_run(config, overwrite, cancelled=signalled)) as run:
+        if run is None or signalled():  # (a signal while joining the cluster: no run directory is made)
             print("interrupted before the run started", file=sys.stderr)
             return 130
         try:

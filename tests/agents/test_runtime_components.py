@@ -324,3 +324,22 @@ def test_metrics_csv_keeps_its_columns_on_resume_and_writes_objects_as_json(tmp_
     writer.close()
     (row,) = csv.DictReader(open(fresh / "metrics.csv"))
     assert list(row) == list(COLUMNS) and json.loads(row["actors_per_node"]) == {"node-a": 2, "node-b": 1}
+
+
+def test_supervisor_reads_the_final_checkpoint_from_its_file_when_the_message_is_lost(tmp_path):
+    """The learner's final message can be lost (its flush is bounded); a clean learner exit with a
+    newest checkpoint holding the run's final counters is still a final checkpoint, anything
+    else is not."""
+    from types import SimpleNamespace
+
+    from agents.runtime.drivers.parallel import Supervisor
+
+    final = {"env_steps": 800, "episodes": 9, "learner_steps": 10, "distill_steps": 20}
+    checkpoint.save(str(tmp_path), {"format": checkpoint.FORMAT, "counters": {**final, "wall_clock_s": 3.5}}, 10)
+    supervisor = Supervisor.__new__(Supervisor)
+    supervisor.run_dir = str(tmp_path)
+    supervisor.shared = SimpleNamespace(counters=SimpleNamespace(snapshot=lambda: dict(final)))
+    assert supervisor.saved_final_checkpoint(SimpleNamespace(exitcode=0))["wall_clock_s"] == 3.5
+    assert supervisor.saved_final_checkpoint(SimpleNamespace(exitcode=1)) is None  # the save may have failed
+    final["env_steps"] = 840  # the newest checkpoint is an older, periodic one
+    assert supervisor.saved_final_checkpoint(SimpleNamespace(exitcode=0)) is None

@@ -143,7 +143,7 @@ def test_every_agent_trains_on_ray_and_its_actors_follow_the_learner(cluster, tm
             assert last["actor_restarts"] == 1 and "fault injected by AGENTS_FAULTS after 2 rollouts" in err, err
         else:
             assert last["actor_restarts"] == 0, (seen, err[-3000:])
-    assert not alive_actors()
+    assert wait_for(lambda: not alive_actors(), 30)
 
 
 class RecordingTransport:

@@ -29,6 +29,7 @@ import time
 
 import torch.multiprocessing as mp
 
+from agents.runtime import checkpoint
 from agents.runtime.assembly import make_stores
 from agents.runtime.drivers.processes import (STOP_SIGNALS, Shared, actor_main, distill_main, learner_main,
                                               replay_main, runner_main)
@@ -218,8 +219,27 @@ class Supervisor:
         self._join(list(self.processes.values()), JOIN_OTHERS_S)
         self.drain_events(0.0)
         if learner is not None and self.final_checkpoint is None and not self.failure:
-            self.fail(f"the learner wrote no final checkpoint (exit code {learner.exitcode}); the newest "
-                      f"checkpoint in {self.run_dir} is the last periodic one")
+            self.final_checkpoint = self.saved_final_checkpoint(learner)
+            if self.final_checkpoint is None:
+                self.fail(f"the learner wrote no final checkpoint (exit code {learner.exitcode}); the newest "
+                          f"checkpoint in {self.run_dir} is the last periodic one")
+
+    def saved_final_checkpoint(self, learner) -> dict | None:
+        """The counters of the learner's final checkpoint, read from the file, when the learner
+        ended cleanly but its message did not arrive (its flush is bounded: a starved or killed
+        peer can hold the events queue). The newest checkpoint is the final one only if its
+        counters are the run's final counters; None otherwise."""
+        if learner.exitcode != 0:
+            return None
+        saved = checkpoint.list_checkpoints(self.run_dir)
+        try:
+            counters = checkpoint.load(saved[0])["counters"] if saved else None
+        except (ValueError, OSError, MemoryError, KeyError, TypeError):
+            return None
+        final = self.shared.counters.snapshot()
+        if counters is None or any(counters.get(key) != final[key] for key in ("env_steps", "learner_steps")):
+            return None
+        return counters
 
     def close_queues(self) -> None:
         if not hasattr(self, "shared"):

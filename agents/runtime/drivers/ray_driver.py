@@ -50,16 +50,15 @@ class RayFleet:
         self.ray, self.config, self.shared, self.stats = ray, config, shared, stats
         self.worker_class = ray.remote(RolloutWorker)
         self.workers: dict[int, object] = {}
-        # Each live worker's calls, oldest first: (ref, when it could start on the worker). Only
-        # the oldest is fetched, so one actor's trajectories are never reordered (a result in the
-        # object store is "ready" only once its copy is here, which need not follow call order).
+        # Each live worker's calls, oldest first. Only the oldest is fetched, so one actor's
+        # trajectories are never reordered (a result in the object store is "ready" only once its
+        # copy is here, which need not follow call order).
         self.pending: dict[int, deque] = {}
-        self.ready: deque = deque()  # (actor id, seen, dispatched, result) waiting for room in the transport
+        self.ready: deque = deque()  # (actor id, result) waiting for room in the transport
         self.nodes: dict[int, str] = {}
         self.params_version: int | None = None
         self.params_ref = None
-        self.created: dict[int, float] = {}  # actor id -> when its incarnation was created (until it delivers)
-        self.last_seen: dict[int, float | None] = {}
+        self.created: dict[int, float] = {}  # actor id -> when its incarnation was created (until its first result)
         self.in_flight_s: deque[float] = deque(maxlen=200)
         self.fetch_s: deque[float] = deque(maxlen=200)
         self.metrics_at = 0.0
@@ -75,7 +74,6 @@ class RayFleet:
     def start(self, actor_id: int, restarts: int) -> None:
         version, refs = self.publication()
         self.created[actor_id] = time.monotonic()
-        self.last_seen[actor_id] = None  # the first call waits for the worker's start-up: not measured
         options = dict(num_cpus=self.config.actor_cpus, scheduling_strategy="SPREAD", max_restarts=0)
         if fault_environment():
             options["runtime_env"] = {"env_vars": fault_environment()}
@@ -87,7 +85,7 @@ class RayFleet:
 
     def submit(self, actor_id: int) -> None:
         version, refs = self.publication()
-        self.pending[actor_id].append((self.workers[actor_id].rollout.remote(version, refs), time.monotonic()))
+        self.pending[actor_id].append(self.workers[actor_id].rollout.remote(version, refs))
 
     def drop(self, actor_id: int) -> None:
         """Forget a lost worker: kill it, and drop whatever of it is still in flight."""
@@ -106,7 +104,7 @@ class RayFleet:
         """Forward the finished trajectories the transport has room for and keep every live
         worker's calls in flight; the workers lost since the last poll, ``(actor id, reason)``."""
         lost = []
-        heads = {calls[0][0]: actor_id for actor_id, calls in self.pending.items() if calls}
+        heads = {calls[0]: actor_id for actor_id, calls in self.pending.items() if calls}
         if heads:
             done, _ = self.ray.wait(list(heads), num_returns=len(heads), timeout=0)
             for ref in done:
@@ -118,22 +116,18 @@ class RayFleet:
                     lost.append((actor_id, _reason(exc)))
                     self.drop(actor_id)
                     continue
-                _, submitted = self.pending[actor_id].popleft()
+                self.pending[actor_id].popleft()
                 self.fetch_s.append(time.monotonic() - seen)
-                # the call could start once submitted and once the worker's previous call was done
-                previous, self.last_seen[actor_id] = self.last_seen[actor_id], seen
-                dispatched = None if previous is None else max(submitted, previous)
                 self.created.pop(actor_id, None)
-                self.ready.append((actor_id, dispatched, result))
+                self.ready.append((actor_id, result))
         forwarded = 0
         while self.ready:
-            actor_id, dispatched, (trajectory, steps_per_s, rollout_s, node) = self.ready[0]
+            actor_id, (trajectory, steps_per_s, finished_at, node) = self.ready[0]
             if not self.shared.transport.try_put(trajectory):
                 break  # back-pressure: no new call until the learner side takes this one
             self.ready.popleft()
             forwarded += 1
-            if dispatched is not None:
-                self.in_flight_s.append(max(0.0, time.monotonic() - dispatched - rollout_s))
+            self.in_flight_s.append(max(0.0, time.time() - finished_at))
             self.nodes[actor_id] = node
             Counters.add(self.shared.counters.env_steps, trajectory.env_steps)
             Counters.add(self.shared.counters.episodes, len(trajectory.episodes))
@@ -165,11 +159,11 @@ class RayFleet:
 
     def metrics(self) -> dict:
         """The actors that delivered since their (re)creation per node (node ids cut to 12
-        characters), and over the last 200 trajectories, on this process's clock: the mean time a
-        trajectory spent outside its rollout, from the moment its call could start on the worker
-        to its entry into the transport, less the rollout's own duration (call dispatch, result
-        transfer, fetch and back-pressure: ``trajectory_in_flight_s``), and the mean fetch and
-        deserialisation alone (``trajectory_fetch_s``)."""
+        characters), and means over the last 200 trajectories: the time from the end of a rollout
+        on its worker to its entry into the transport (result transfer, fetch and back-pressure:
+        ``trajectory_in_flight_s``, wall clocks of two machines, so across machines it includes
+        their offset, which NTP keeps to milliseconds), and the fetch and deserialisation alone on
+        this process's clock (``trajectory_fetch_s``)."""
         return {"actors_per_node": dict(Counter(node[:12] for node in self.nodes.values())),
                 "trajectory_in_flight_s": _mean(self.in_flight_s), "trajectory_fetch_s": _mean(self.fetch_s),
                 "trajectories_in_flight": self.in_flight()}
@@ -248,6 +242,8 @@ def connect(config, signals=None) -> bool:
         if config.ray_address:
             if config.ray_address != "auto":
                 probe(config.ray_address)
+            elif os.environ.get("RAY_ADDRESS", "").startswith("ray://"):
+                probe(os.environ["RAY_ADDRESS"])  # (refuses Ray Client, which 'auto' would take from there)
             try:
                 ray.init(address=config.ray_address, log_to_driver=True)
             except (ConnectionError, RuntimeError, ValueError, ray.exceptions.RayError) as exc:
@@ -266,9 +262,10 @@ def connect(config, signals=None) -> bool:
     return started
 
 
-def check_resources(config):
+def check_resources(config, signals=None):
     """RunError if the cluster cannot hold the actors, or this machine lacks the learner's GPUs;
-    those GPUs are then reserved for the run (the returned reservation holds them; None without)."""
+    those GPUs are then reserved for the run (the returned reservation holds them; None without,
+    or if a signal came while waiting for them)."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -291,11 +288,17 @@ def check_resources(config):
     reservation = ray.remote(_Reservation).options(
         num_cpus=0, num_gpus=config.learner_gpus,
         scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False)).remote()
+    ready, deadline = reservation.ready.remote(), time.monotonic() + 60
+    while not ray.wait([ready], timeout=0.5)[0]:
+        if signals is not None and signals():
+            return None
+        if time.monotonic() > deadline:
+            raise RunError(f"--learner-gpus {config.learner_gpus:g}: cannot reserve them on this machine within 60 s "
+                           f"(another job holds them?)")
     try:
-        ray.get(reservation.ready.remote(), timeout=60)
+        ray.get(ready)
     except ray.exceptions.RayError as exc:
-        raise RunError(f"--learner-gpus {config.learner_gpus:g}: cannot reserve them on this machine within 60 s "
-                       f"(another job holds them?): {type(exc).__name__}") from None
+        raise RunError(f"--learner-gpus {config.learner_gpus:g}: cannot reserve them ({type(exc).__name__})") from None
     return reservation
 
 
@@ -316,7 +319,7 @@ def ray_cluster(config, signals=None):
     started = False
     try:
         started = connect(config, signals)
-        reservation = None if signals is not None and signals() else check_resources(config)
+        reservation = None if signals is not None and signals() else check_resources(config, signals)
         yield
         del reservation
     finally:
