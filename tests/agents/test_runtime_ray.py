@@ -111,16 +111,17 @@ def test_a_local_instance_stops_cleanly_on_sigterm_and_sigkill(tmp_path, lingeri
 
 
 def test_every_agent_trains_on_ray_and_its_actors_follow_the_learner(cluster, tmp_path):
-    """All four at once (a quarter CPU per actor); Asymm. AC's actor 0 raises before its third
-    rollout (``AGENTS_FAULTS``, passed on to the workers), so it is replaced, once (its replacement
-    may not deliver before the tiny budget ends)."""
+    """All four at once (a quarter CPU per actor). Asymm. AC's first workers raise before their
+    second rollout (``AGENTS_FAULTS``, passed on to the workers): the run cannot reach its budget
+    without at least one of them raising and being replaced (on the shared cores one worker may
+    start so late that the run ends first; a replacement may not deliver before the end)."""
     c, _ = cluster
     agents = ("ald", "lstm", "gtrxl", "asymm_ac")
     runs = {a: subprocess.Popen([sys.executable, "-m", f"agents.{a}",
                                  *tiny_cli_args(tmp_path, a, runner="ray", total_env_steps=2400, actor_refresh=2,
                                                 actor_cpus=0.25), "--ray-address", c.address],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                env={**os.environ, "AGENTS_FAULTS": "actor-0:2" if a == "asymm_ac" else ""})
+                                env={**os.environ, "AGENTS_FAULTS": "actor-0:1,actor-1:1" if a == "asymm_ac" else ""})
             for a in agents}
     for agent, process in runs.items():
         code, _, err = stop(process, None, timeout=240)
@@ -140,7 +141,7 @@ def test_every_agent_trains_on_ray_and_its_actors_follow_the_learner(cluster, tm
         if agent == "ald":
             assert last["distill_steps"] > 0, seen
         if agent == "asymm_ac":
-            assert last["actor_restarts"] == 1 and "fault injected by AGENTS_FAULTS after 2 rollouts" in err, err
+            assert 1 <= last["actor_restarts"] <= 2 and "fault injected by AGENTS_FAULTS after 1 rollouts" in err, err
         else:
             assert last["actor_restarts"] == 0, (seen, err[-3000:])
     assert wait_for(lambda: not alive_actors(), 30)
