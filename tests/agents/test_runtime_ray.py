@@ -10,11 +10,13 @@ import sys
 import time
 
 import pytest
+import torch
 
 ray = pytest.importorskip("ray")  # the [ray] extra (installed by the README's set-up and CI)
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from agents.runtime import checkpoint  # noqa: E402
+from agents.runtime.assembly import make_stores  # noqa: E402
 from process_helpers import alive, descendants, kill_all, pids, rows, stop, wait_for  # noqa: E402
 from runtime_helpers import tiny_cli_args, tiny_config  # noqa: E402
 
@@ -138,6 +140,8 @@ def test_every_agent_trains_on_ray_and_its_actors_follow_the_learner(cluster, tm
         assert last["trajectory_fetch_s"] >= 0 and last["trajectory_in_flight_s"] >= 0, seen
         payload, _ = checkpoint.load_latest(str(tmp_path / agent))
         assert payload["counters"]["env_steps"] == last["env_steps"], seen
+        initial = make_stores(tiny_config(agent=agent), None).actor.tensors
+        assert any(not torch.equal(initial[k], payload["actor"][k]) for k in initial), seen
         if agent == "ald":
             assert last["distill_steps"] > 0, seen
         if agent == "asymm_ac":

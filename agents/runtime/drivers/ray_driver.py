@@ -54,6 +54,7 @@ class RayFleet:
         # trajectories are never reordered (a result in the object store is "ready" only once its
         # copy is here, which need not follow call order).
         self.pending: dict[int, deque] = {}
+        self.starting: dict[object, int] = {}  # a new worker's ready call -> its actor id (no rollout before it)
         self.ready: deque = deque()  # (actor id, result) waiting for room in the transport
         self.nodes: dict[int, str] = {}
         self.params_version: int | None = None
@@ -75,13 +76,13 @@ class RayFleet:
         version, refs = self.publication()
         self.created[actor_id] = time.monotonic()
         options = dict(num_cpus=self.config.actor_cpus, scheduling_strategy="SPREAD", max_restarts=0)
-        if fault_environment():
-            options["runtime_env"] = {"env_vars": fault_environment()}
+        faults = fault_environment()
+        if faults:
+            options["runtime_env"] = {"env_vars": faults}
         self.workers[actor_id] = self.worker_class.options(**options).remote(
             self.config, actor_id, restarts, version, refs)
         self.pending[actor_id] = deque()
-        for _ in range(self.config.max_in_flight):
-            self.submit(actor_id)
+        self.starting[self.workers[actor_id].ready.remote()] = actor_id
 
     def submit(self, actor_id: int) -> None:
         version, refs = self.publication()
@@ -96,6 +97,7 @@ class RayFleet:
             except self.ray.exceptions.RayError:  # already gone (its node, or the cluster)
                 pass
         self.pending.pop(actor_id, None)
+        self.starting = {ref: a for ref, a in self.starting.items() if a != actor_id}
         self.ready = deque(item for item in self.ready if item[0] != actor_id)
         self.nodes.pop(actor_id, None)
         self.created.pop(actor_id, None)
@@ -104,6 +106,18 @@ class RayFleet:
         """Forward the finished trajectories the transport has room for and keep every live
         worker's calls in flight; the workers lost since the last poll, ``(actor id, reason)``."""
         lost = []
+        if self.starting:
+            done, _ = self.ray.wait(list(self.starting), num_returns=len(self.starting), timeout=0)
+            for ref in done:
+                actor_id = self.starting.pop(ref)
+                try:
+                    self.ray.get(ref)
+                except self.ray.exceptions.RayError as exc:
+                    lost.append((actor_id, _reason(exc)))
+                    self.drop(actor_id)
+                    continue
+                for _ in range(self.config.max_in_flight):
+                    self.submit(actor_id)
         heads = {calls[0]: actor_id for actor_id, calls in self.pending.items() if calls}
         if heads:
             done, _ = self.ray.wait(list(heads), num_returns=len(heads), timeout=0)

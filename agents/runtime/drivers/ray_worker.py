@@ -15,9 +15,11 @@ class RolloutWorker:
 
     Each :meth:`rollout` call offers the newest publication (``refs``: a one-element list, so Ray
     passes the reference itself and the actor fetches it only when it refreshes) and returns one
-    whole trajectory: a worker that dies mid-rollout returns nothing. A call queued behind another
-    (``--max-in-flight`` above 1) acts with the publication offered when it was submitted, at
-    most one rollout older than the newest."""
+    whole trajectory: a worker that dies mid-rollout returns nothing. The driver submits rollouts
+    only once :meth:`ready` answered (a worker slow to start acts with what is newest then, not
+    with what was newest at its creation); a call queued behind another (``--max-in-flight``
+    above 1) acts with the publication offered when it was submitted, at most one rollout older
+    than the newest."""
 
     def __init__(self, config, actor_id: int, restarts: int, version: int, refs: list):
         import ray
@@ -27,6 +29,10 @@ class RolloutWorker:
         self.actor = make_actor(config, actor_id, restarts, Stores(self.params, None))
         self.faults = RolloutFaults(f"actor-{actor_id}", restarts)
         self.node = ray.get_runtime_context().get_node_id()
+
+    def ready(self) -> str:
+        """The node this worker runs on, once it is built."""
+        return self.node
 
     def rollout(self, version: int, refs: list):
         """``(trajectory, actor env steps/s, time.time() at its end, node id)``."""
