@@ -85,6 +85,9 @@ def main(agent: str, description: str, argv: list[str] | None = None) -> int:
     """The entry modules' ``main``: 0 done, 1 failed, 2 refused before starting, 130 interrupted."""
     with StopRequest() as signalled:  # a Ctrl-C in the middle of importing torch could hang its exit
         config, args = parse(agent, description, argv)
+        if args.print_config:
+            print(json.dumps(config.to_dict(), indent=2))
+            return 0
         if signalled():
             print("interrupted before the run started", file=sys.stderr)
             return 130

@@ -1,8 +1,9 @@
 """Run configuration: one frozen dataclass, presets, and a CLI generated from its fields.
 
-Every field has a one-line ``help``; the ``paper`` preset is the paper's Table 1 and A.1/A.2,
-the ``default`` preset fits a small machine (see :func:`default_preset`). Values are never
-mutated after parsing; derived values are properties.
+Every field has a one-line ``help``. The fields' defaults are the one default setting of the
+CLI, ``RunConfig()`` and the Python API, tuned for a small machine (see :class:`RunConfig`); the
+``paper`` preset is the paper's Table 1 and A.1/A.2. Values are never mutated after parsing;
+derived values are properties.
 """
 
 from __future__ import annotations
@@ -65,7 +66,20 @@ def _f(default, help: str, **kw):
 @dataclass(frozen=True)
 class RunConfig:
     """Everything a run needs; saved as ``config.json`` in the run directory. Every numeric field
-    has a ``range`` that :func:`validate` enforces."""
+    has a ``range`` that :func:`validate` enforces.
+
+    The defaults are tuned for a 2-core CPU (README "Results"): two actors stepping 16 envs each
+    with batched inference, one distill process, and three changes from the paper (``--preset
+    paper``) that made I-Maze 9x9 solvable in minutes rather than days there:
+
+    - ``learning_rate`` 1e-3 (paper 1e-4): with 10x fewer updates per hour than the paper's
+      machine, 1e-4 had not moved the policy after 1.4M env steps;
+    - ``popart_decay`` 3e-3 (paper 3e-4): PopArt's sigma starts at 1 and only shrinks toward the
+      small spread of sparse returns at this rate; until it has, a rare success's advantage is
+      lost in the value noise (measured before the PopArt fix; to be re-tuned, README Results);
+    - a GTrXL of width 128 (4 heads of 32; paper 256, 8 heads): the learner is the bottleneck
+      of ALD on two cores and this is 3x cheaper per update (2.8k -> 8.4k agent steps/s).
+    """
 
     agent: str = _f("ald", "ald | lstm | gtrxl | asymm_ac", choices=AGENTS, kind="model")
     env_id: str = _f("MemoryEnvs/IMaze-9x9-v0", "any registered MemoryEnvs/... id", kind="env")
@@ -75,8 +89,9 @@ class RunConfig:
                             kind="model")
     actor_overrides: str = _f("", "JSON dict of actor model config overrides, e.g. '{\"hidden_size\": 64}' (an "
                                   "override wins over the size in the model name)", kind="model")
-    learner_overrides: str = _f("", "JSON dict of learner model config overrides, e.g. '{\"d_model\": 64}' "
-                                    "(the default preset sets '{\"d_model\": 128, \"num_heads\": 4}')", kind="model")
+    learner_overrides: str = _f('{"d_model": 128, "num_heads": 4}',
+                                "JSON dict of learner model config overrides, e.g. '{\"d_model\": 64}' ('' = the "
+                                "model's own size, the paper's)", kind="model")
     env_kwargs: str = _f("", "JSON dict of env keyword arguments, e.g. '{\"size\": 5}'", kind="env")
     max_episode_steps: int = _f(0, "episode horizon (0 = the env id's registered max_episode_steps)",
                                 range=at_least(0), kind="env")
@@ -94,7 +109,7 @@ class RunConfig:
     num_actors: int = _f(2, "N_A: actor processes", range=at_least(1))
     envs_per_actor: int = _f(16, "envs each actor steps with batched inference (1 = the paper's single-env actor)",
                              range=at_least(1))
-    num_distill: int = _f(1, "N_D: HOGWILD! distill processes (ald)", range=at_least(0))
+    num_distill: int = _f(1, "N_D: HOGWILD! distill processes (ald; one per spare core)", range=at_least(0))
     device: str = _f("auto", "device of the learner-side processes: auto | cpu | cuda[:N]")
     learner_threads: int = _f(1, "torch intra-op threads of the learner and runner (0 = all cores); more than 1 "
                                  "only helps when cores are free: busy-waiting threads slow a shared core 10-100x",
@@ -102,7 +117,7 @@ class RunConfig:
 
     batch_size: int = _f(32, "streams per learner batch (paper: 64)", range=at_least(1))
     unroll_length: int = _f(20, "T_U: steps per trajectory", range=at_least(1))
-    learning_rate: float = _f(1e-4, "Adam learning rate of learner and distill", range=POSITIVE)
+    learning_rate: float = _f(1e-3, "Adam learning rate of learner and distill (paper: 1e-4)", range=POSITIVE)
     gamma: float = _f(0.99, "discount factor", range=Range(0.0, 1.0, low_open=True))
     eta_init: float = _f(1.0, "V-MPO initial temperature eta", range=POSITIVE)
     alpha_init: float = _f(0.1, "V-MPO initial KL multiplier alpha (paper sweeps 0.1, 0.5, 1, 5)", range=POSITIVE)
@@ -112,7 +127,8 @@ class RunConfig:
                             range=at_least(1))
     actor_refresh: int = _f(10, "K_A: distill steps (ald) or learner steps (baselines) between actor parameter "
                                 "refreshes", range=at_least(1))
-    popart_decay: float = _f(3e-4, "PopArt step size of the value statistics (the learner's value head has no other)",
+    popart_decay: float = _f(3e-3, "PopArt step size of the value statistics (the learner's value head has no "
+                                   "other; paper: 3e-4)",
                              range=Range(0.0, 1.0, low_open=True))
     alpha_pi: float = _f(1.0, "ALD policy distillation weight", range=at_least(0.0))
     alpha_v: float = _f(0.1, "ALD value distillation weight (paper sweeps 0, 0.1, 1)", range=at_least(0.0))
@@ -161,33 +177,16 @@ class RunConfig:
 
 
 def paper_preset() -> dict[str, Any]:
-    """Table 1 of the paper (N_A 30, N_D 8, batch 64, single-env actors, Adam 1e-4, ...)."""
+    """Table 1 of the paper (N_A 30, N_D 8, batch 64, single-env actors, Adam 1e-4, a full-width
+    GTrXL, ...)."""
     return dict(num_actors=30, envs_per_actor=1, num_distill=8, batch_size=64, unroll_length=20, learning_rate=1e-4,
                 gamma=0.99, eta_init=1.0, alpha_init=0.1, eps_eta=0.1, eps_alpha=0.004, target_period=10,
-                actor_refresh=10, popart_decay=3e-4, alpha_pi=1.0, alpha_v=0.1)
-
-
-DEFAULT_LEARNER_OVERRIDES = {"d_model": 128, "num_heads": 4}
+                actor_refresh=10, popart_decay=3e-4, alpha_pi=1.0, alpha_v=0.1, learner_overrides="")
 
 
 def default_preset() -> dict[str, Any]:
-    """Tuned for a 2-core CPU (README "Results"): two actors stepping 16 envs each with batched
-    inference, one distill process per spare core, and three changes from the paper that made
-    I-Maze 9x9 solvable in minutes rather than days here:
-
-    - ``learning_rate`` 1e-3 (paper 1e-4): with 10x fewer updates per hour than the paper's
-      machine, 1e-4 had not moved the policy after 1.4M env steps;
-    - ``popart_decay`` 3e-3 (paper 3e-4): PopArt's sigma starts at 1 and only shrinks toward the
-      small spread of sparse returns at this rate; until it has, a rare success's advantage is
-      lost in the value noise. 3e-3 halved the env steps the LSTM baseline took to find the goals
-      (measured while the head still moved its statistics at 3e-4 after each step; superseded
-      until re-tuned, README Results);
-    - a GTrXL of width 128 (4 heads of 32; paper 256, 8 heads): the learner is the bottleneck
-      of ALD on two cores and this is 3x cheaper per update (2.8k -> 8.4k agent steps/s).
-    """
-    cores = os.cpu_count() or 2
-    return dict(num_actors=2, envs_per_actor=16, num_distill=max(1, cores // 4), batch_size=32,
-                learning_rate=1e-3, popart_decay=3e-3, learner_overrides=json.dumps(DEFAULT_LEARNER_OVERRIDES))
+    """Nothing on top of :class:`RunConfig`'s defaults, which are the tuned ones."""
+    return {}
 
 
 PRESETS = {"default": default_preset, "paper": paper_preset}
@@ -291,17 +290,22 @@ class Parser(argparse.ArgumentParser):
 def build_parser(agent: str, description: str) -> argparse.ArgumentParser:
     """An argparse parser with one ``--option`` per field (the agent is fixed by the entry module)."""
     parser = Parser(prog=f"python -m agents.{agent}", description=description,
-                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
                         help="base settings, explicit options override them (default: default; a resumed run "
                              "keeps its own)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start anew on a run directory that holds a run, after moving the old run aside to "
                              "<runs-dir>/.replaced/ (it is never deleted)")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved config (preset, options, or the resumed run's) as JSON and exit")
     for f in dataclasses.fields(RunConfig):
         if f.name == "agent":
             continue
-        kwargs: dict[str, Any] = {"help": f.metadata["help"], "default": None}
+        # default None: an option not given leaves the preset's value (its real default is shown)
+        shown = "''" if f.default == "" else (str(f.default) if f.type in ("bool", bool) else repr(f.default))
+        kwargs: dict[str, Any] = {"help": f"{f.metadata['help']} (default: {shown})".replace("%", "%%"),
+                                  "default": None}
         if f.type in ("bool", bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
@@ -320,8 +324,12 @@ def config_from_args(agent: str, args: argparse.Namespace) -> RunConfig:
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The settings given on the command line (not the parser-only ``--preset`` and ``--overwrite``)."""
-    return {k: v for k, v in vars(args).items() if k not in ("preset", "overwrite") and v is not None}
+    """The settings given on the command line (not the parser-only ``--preset``, ``--overwrite`` and
+    ``--print-config``)."""
+    return {k: v for k, v in vars(args).items() if k not in PARSER_ONLY and v is not None}
+
+
+PARSER_ONLY = ("preset", "overwrite", "print_config")
 
 
 def _normalised(name: str, value):

@@ -294,8 +294,10 @@ def test_run_finishes_at_budget_or_at_the_stop_success_rate():
 
 def test_default_preset_is_the_tuned_cpu_setting_and_paper_preset_the_paper():
     from agents.runtime.cli import resolve
+    from agents.runtime.config import RunConfig
 
     default = resolve("ald", "", [])
+    assert default == RunConfig() and resolve("lstm", "", []) == RunConfig(agent="lstm")  # one set of defaults
     assert (default.learning_rate, default.popart_decay) == (1e-3, 3e-3)
     assert json.loads(default.learner_overrides) == {"d_model": 128, "num_heads": 4}
     paper = resolve("ald", "", ["--preset", "paper"])
@@ -343,3 +345,23 @@ def test_supervisor_reads_the_final_checkpoint_from_its_file_when_the_message_is
     assert supervisor.saved_final_checkpoint(SimpleNamespace(exitcode=1)) is None  # the save may have failed
     final["env_steps"] = 840  # the newest checkpoint is an older, periodic one
     assert supervisor.saved_final_checkpoint(SimpleNamespace(exitcode=0)) is None
+
+
+def test_help_shows_every_options_real_default_and_print_config_the_resolved_config(capsys):
+    import dataclasses
+
+    from agents.runtime.cli import main
+    from agents.runtime.config import RunConfig, paper_preset
+
+    with pytest.raises(SystemExit) as done:
+        main("gtrxl", "", ["--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default: None" not in text
+    for f in dataclasses.fields(RunConfig):
+        if f.name != "agent":
+            shown = "''" if f.default == "" else str(f.default) if isinstance(f.default, bool) else repr(f.default)
+            assert f"(default: {shown})" in text, f.name
+    assert main("gtrxl", "", ["--print-config", "--preset", "paper", "--seed", "7"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == RunConfig(agent="gtrxl", **{**paper_preset(), "seed": 7}).to_dict()
