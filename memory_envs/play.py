@@ -70,7 +70,8 @@ def play(env_id: str, seed: int | None = None, scale: int = 2, fps: int = 30) ->
     env = gym.make(env_id, render_mode="rgb_array")
     session = PlaySession(env, seed)
     bindings = key_bindings(pygame, env)
-    pygame.init()
+    pygame.display.init()  # display and font only: pygame.init() would open an audio device too
+    pygame.font.init()
     font = pygame.font.Font(None, 20)
     frame = env.render()
     width, height = frame.shape[1] * scale, frame.shape[0] * scale

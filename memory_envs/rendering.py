@@ -149,8 +149,7 @@ class PygameWindow:
         pygame = self._pygame or import_pygame()
         if self._screen is None:
             self._pygame = pygame
-            pygame.init()
-            pygame.display.init()
+            pygame.display.init()  # the display only: pygame.init() would open an audio device too
             self._screen = pygame.display.set_mode((frame.shape[1], frame.shape[0]))
             self._clock = pygame.time.Clock()
         pygame.display.set_caption(caption or self.title)
@@ -165,5 +164,4 @@ class PygameWindow:
     def close(self) -> None:
         if self._screen is not None:
             self._pygame.display.quit()
-            self._pygame.quit()
             self._screen = None

@@ -18,7 +18,13 @@ import memory_envs
 
 
 def random_rollout(env_id: str, episodes: int, seed: int, num_envs: int = 64) -> dict:
-    """Run a uniform random policy until ``episodes`` episodes end; summary statistics."""
+    """A uniform random policy for exactly ``episodes`` episodes; summary statistics.
+
+    Env ``i`` runs a quota of episodes fixed before it starts (the episodes spread evenly), so
+    short episodes are not over-represented as they would be by keeping the first N to end."""
+    num_envs = min(num_envs, episodes)
+    quota = np.full(num_envs, episodes // num_envs) + (np.arange(num_envs) < episodes % num_envs)
+    done = np.zeros(num_envs, dtype=np.int64)
     envs = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode="same_step")
     rng = np.random.default_rng(seed)
     envs.reset(seed=seed)
@@ -26,15 +32,17 @@ def random_rollout(env_id: str, episodes: int, seed: int, num_envs: int = 64) ->
     running_return = np.zeros(num_envs)
     running_length = np.zeros(num_envs, dtype=np.int64)
     steps, start = 0, time.perf_counter()
-    while len(returns) < episodes:
+    while (done < quota).any():
         _, reward, terminated, truncated, info = envs.step(rng.integers(envs.single_action_space.n, size=num_envs))
         steps += num_envs
         running_return += reward
         running_length += 1
         for i in np.flatnonzero(terminated | truncated):
-            returns.append(running_return[i])
-            lengths.append(running_length[i])
-            successes.append(bool(info["final_info"]["is_success"][i]))
+            if done[i] < quota[i]:
+                returns.append(running_return[i])
+                lengths.append(running_length[i])
+                successes.append(bool(info["final_info"]["is_success"][i]))
+                done[i] += 1
             running_return[i], running_length[i] = 0.0, 0
     elapsed = time.perf_counter() - start
     envs.close()

@@ -1,5 +1,6 @@
 """Human play driven headless (SDL dummy video driver) with posted key events."""
 
+import os
 import subprocess
 import sys
 
@@ -54,3 +55,25 @@ def test_cli_rejects_unknown_id_with_suggestion(capsys):
 def test_cli_help():
     out = subprocess.run([sys.executable, "-m", "memory_envs.play", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "--seed" in out.stdout
+
+
+def test_headless_rendering_and_play_initialise_no_audio_and_print_nothing():
+    """Only pygame's display (and font) are initialised: no ALSA/XDG noise on a machine without
+    sound, as pygame.init() would print."""
+    script = """
+import os, gymnasium as gym, pygame, memory_envs
+from memory_envs.play import play
+env = gym.make("MemoryEnvs/IMaze-9x9-v0", render_mode="human")
+env.reset(seed=0)
+env.step(0)
+env.close()
+pygame.display.init()
+pygame.display.set_mode((10, 10))
+pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE, mod=0, unicode="", scancode=0))
+play("MemoryEnvs/IMaze-9x9-v0", seed=0)
+assert not pygame.mixer.get_init()
+"""
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         env={**env, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"})
+    assert out.returncode == 0 and out.stderr == "" and out.stdout == "", (out.stdout, out.stderr)

@@ -35,7 +35,9 @@ def test_bench_table_and_bad_ids():
 
 def test_random_rollout_summary():
     summary = rollout.random_rollout("MemoryEnvs/IMaze-9x9-v0", episodes=20, seed=0, num_envs=8)
-    assert summary["episodes"] >= 20
+    assert summary["episodes"] == 20  # exactly: a fixed quota per env, not the first 20 to end
+    assert rollout.random_rollout("MemoryEnvs/IMaze-9x9-v0", episodes=10, seed=0)["episodes"] == 10  # 64 envs
+    assert rollout.random_rollout("MemoryEnvs/IMaze-9x9-v0", episodes=13, seed=0, num_envs=4)["episodes"] == 13
     assert 0.0 <= summary["success_rate"] <= 0.5
     assert 0 < summary["mean_length"] <= 150
 
