@@ -1,6 +1,7 @@
 """Evaluate a run's newest checkpoint: the actor policy on fresh episodes, optionally a video.
 
     python -m agents.evaluate runs/<name> [--episodes 100] [--seed N] [--greedy] [--video out.gif] [--json]
+                              [--out result.json]
 
 Only the actor model is built (no transformer for ALD or Asymm. AC), and it acts exactly as
 the actors of a run do: the batched vector env in ``next_step`` autoreset mode
@@ -10,7 +11,7 @@ the actors of a run do: the batched vector env in ``next_step`` autoreset mode
 
 Episodes are spread evenly over the envs *before* they start (env ``i`` runs a fixed quota),
 so short episodes are not over-represented as they would be by keeping the first N to end.
-The result is printed and written to ``runs/<name>/evaluation.json`` with the keys of the
+The result is printed (and written as JSON only where ``--out`` points) with the keys of the
 metrics rows where they apply (``env_steps``, ``wall_clock_s`` of the checkpoint,
 ``success_rate``, ``episode_return``, ``episodes``) plus ``episode_length``, ``agent``,
 ``env_id``, ``seed``, ``checkpoint``, ``greedy``.
@@ -164,7 +165,7 @@ def check_video_path(path: str) -> Optional[str]:
 
 def evaluate(run_dir: str, episodes: int, seed: Optional[int], greedy: bool, num_envs: int,
              video: Optional[str] = None) -> dict:
-    """Evaluate the newest checkpoint of ``run_dir``; returns the result (also written as evaluation.json)."""
+    """Evaluate the newest checkpoint of ``run_dir``; the result (nothing is written but ``video``)."""
     config, payload, path = load_run(run_dir)
     model = load_actor(config, payload)
     seed = config.seed if seed is None else seed
@@ -184,8 +185,6 @@ def evaluate(run_dir: str, episodes: int, seed: Optional[int], greedy: bool, num
     if video:
         result["video"] = video
         result["video_frames"] = record_video(config, model, video, seed, greedy)
-    with open(os.path.join(run_dir, "evaluation.json"), "w") as f:
-        json.dump(result, f, indent=2)
     return result
 
 
@@ -212,6 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-envs", type=int, default=16, help="envs stepped together with batched inference")
     parser.add_argument("--video", default=None, help="also record one episode to this .gif (or .mp4) file")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--out", default=None, help="also write the result as JSON to this file (nothing is "
+                                                    "written otherwise)")
     return parser
 
 
@@ -231,6 +232,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result = evaluate(args.run_dir, args.episodes, args.seed, args.greedy, args.num_envs, args.video)
     except RunError as exc:
         parser.error(str(exc))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=2)
     print(json.dumps(result, indent=2) if args.json else format_result(result))
     return 0
 

@@ -8,7 +8,7 @@ Every run is a separate ``python -m agents.<agent>`` process writing ``runs/<exp
 (its own ``config.json``, metrics and checkpoints); ``runs/<experiment>/experiment.json`` records the
 spec the runs came from. Re-running the same command skips runs that reached their budget and
 resumes (``--resume``) runs that were stopped, so an interrupted experiment loses at most the
-minutes since the last checkpoint. Plot the results with ``python -m agents.plot runs/<experiment>``.
+minutes since the last checkpoint. Plot the results with ``python -m agents.plot runs/<experiment> --out <experiment>.png``.
 
 The budgets are env steps per variant, chosen so that every run fits a 2-core CPU in well under an
 hour (see the README's Results section for what they took); ``--budget-scale`` shrinks or grows them.
@@ -258,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{experiment.name}: {len(runs)} runs -> {os.path.dirname(spec)} (spec in {spec})")
     failed = execute(runs, args.jobs)
     print(f"{experiment.name}: {'all runs finished' if not failed else f'{failed} run(s) failed or stopped'}; "
-          f"plot with: python -m agents.plot {os.path.dirname(spec)}")
+          f"plot with: python -m agents.plot {os.path.dirname(spec)} --out {experiment.name}.png "
+          f"--summary {experiment.name}.json")
     return 1 if failed else 0
 
 

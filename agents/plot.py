@@ -1,7 +1,7 @@
 """Learning curves, a Fig. 1-style table and a time-to-0.95 summary from run directories.
 
-    python -m agents.plot runs/imaze9 --out assets/imaze9.png
-    python -m agents.plot runs/imaze9/ald-s0 runs/imaze9/lstm-s0 --out cmp.png --no-summary
+    python -m agents.plot runs/imaze9 --out assets/results/imaze9.png --summary assets/results/imaze9.json
+    python -m agents.plot runs/imaze9/ald-s0 runs/imaze9/lstm-s0 --out cmp.png
 
 Arguments are run directories (``config.json`` + ``metrics.jsonl``) or directories holding them
 (an experiment's ``runs/<experiment>``). Runs are grouped into curves by their name without the
@@ -15,7 +15,7 @@ Writes
 - ``<out>.md``: two markdown tables (also printed): per curve, learner waiting %, actor and env
   SPS, final success, mean time to 0.95 success in env steps and wall-clock, plateau steps; and
   per run, the time to 0.95 or how far the run got;
-- ``--summary`` (default ``assets/results/<experiment>.json``): per curve and seed, the env steps
+- ``--summary`` (only if given): per curve and seed, the env steps
   and wall-clock seconds of the first metrics row with success >= 0.95 over the last 100 episodes
   (``null`` if the run never got there), the final success and the plateau steps.
 
@@ -265,10 +265,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("paths", nargs="+", help="run directories or experiment directories (runs/<experiment>)")
     parser.add_argument("--out", required=True, help="PNG file for the curves (the table goes next to it as .md)")
-    parser.add_argument("--summary", default=None,
-                        help="summary JSON (default assets/results/<experiment>.json, the experiment being the "
-                             "first path's directory name)")
-    parser.add_argument("--no-summary", action="store_true", help="do not write the summary JSON")
+    parser.add_argument("--summary", default=None, help="also write the summary JSON to this file (the experiment "
+                                                        "named by the first path's directory)")
     parser.add_argument("--title", default=None, help="figure title (default: the env id)")
     args = parser.parse_args(argv)
     try:
@@ -291,12 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     with open(md_path, "w") as f:
         f.write(md + "\n")
     written = [args.out, md_path]
-    if not args.no_summary:  # every file is written before anything is printed (a closed pipe stops prints)
-        path = args.summary or os.path.join("assets", "results", f"{experiment}.json")
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with open(path, "w") as f:
+    if args.summary:  # every file is written before anything is printed (a closed pipe stops prints)
+        os.makedirs(os.path.dirname(os.path.abspath(args.summary)), exist_ok=True)
+        with open(args.summary, "w") as f:
             json.dump(doc, f, indent=2)
-        written.append(path)
+        written.append(args.summary)
     print(md)
     print(f"wrote {', '.join(written)}")
     return 0

@@ -38,15 +38,20 @@ def keep_torch_threads():
     torch.set_num_threads(threads)
 
 
-def test_json_result_and_file(run_dir, capsys):
+def test_json_result_and_file(run_dir, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = set(os.listdir(run_dir))
     assert evaluate.main([run_dir, "--episodes", "12", "--num-envs", "5", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
+    assert set(os.listdir(run_dir)) == before and os.listdir(tmp_path) == []  # nothing written unasked
+    assert evaluate.main([run_dir, "--episodes", "12", "--num-envs", "5", "--out", "r.json"]) == 0
     assert KEYS <= set(result)
     assert result["episodes"] == 12 and 0.0 <= result["success_rate"] <= 1.0
     assert result["agent"] == "ald" and result["env_id"] == "MemoryEnvs/IMaze-9x9-v0" and result["seed"] == 0
     assert result["env_steps"] >= 2000 and result["checkpoint"].startswith("checkpoints/checkpoint-")
     assert 1 <= result["episode_length"] <= 30
-    with open(os.path.join(run_dir, "evaluation.json")) as f:
+    assert os.listdir(tmp_path) == ["r.json"] and set(os.listdir(run_dir)) == before
+    with open(tmp_path / "r.json") as f:
         assert json.load(f) == result
 
 

@@ -2,6 +2,7 @@
 steps, resumed rows, the table and the summary file."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,10 +74,14 @@ def test_cli_writes_plot_table_and_summary(experiment, tmp_path):
     assert doc["agents"]["lstm"]["seeds"][0]["env_steps_to_095"] is None
 
 
-def test_default_summary_path_is_assets_results(experiment, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
+def test_without_summary_only_the_plot_and_its_table_are_written(experiment, tmp_path, monkeypatch):
+    work = tmp_path / "clean"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    before = sorted(p.relative_to(experiment) for p in experiment.rglob("*"))
     assert plot.main([str(experiment), "--out", "x.png"]) == 0
-    assert json.loads((tmp_path / "assets" / "results" / "exp.json").read_text())["agents"]["lstm"]
+    assert sorted(os.listdir(work)) == ["x.md", "x.png"]
+    assert sorted(p.relative_to(experiment) for p in experiment.rglob("*")) == before
 
 
 def test_errors(tmp_path):
