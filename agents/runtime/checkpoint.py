@@ -28,17 +28,15 @@ def checkpoint_dir(run_dir: str) -> str:
     return os.path.join(run_dir, "checkpoints")
 
 
-def save(run_dir: str, payload: dict, step: int, keep: int = 3) -> str:
-    """Write ``payload`` (tensors, numbers, strings, nested dicts/lists) as checkpoint ``step``."""
-    directory = checkpoint_dir(run_dir)
-    os.makedirs(directory, exist_ok=True)
+def write_file(path: str, payload: dict) -> None:
+    """Write ``payload`` to ``path`` atomically: a reader sees the old file or the whole new one."""
+    directory = os.path.dirname(os.path.abspath(path))
     fd, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".partial", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())
-        path = os.path.join(directory, f"checkpoint-{step:010d}.pt")
         os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):
@@ -49,6 +47,14 @@ def save(run_dir: str, payload: dict, step: int, keep: int = 3) -> str:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def save(run_dir: str, payload: dict, step: int, keep: int = 3) -> str:
+    """Write ``payload`` (tensors, numbers, strings, nested dicts/lists) as checkpoint ``step``."""
+    directory = checkpoint_dir(run_dir)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"checkpoint-{step:010d}.pt")
+    write_file(path, payload)
     own = [p for p in list_checkpoints(run_dir) if step_of(p) <= step]
     for old in own[keep:]:
         os.unlink(old)

@@ -40,9 +40,9 @@ class RowLog:
     """Each metrics row to the metrics files and the progress bar. A write error (a full disk) is
     recorded as the run's failure, stops the run and is not retried."""
 
-    def __init__(self, writer: MetricsWriter, progress: Progress, failures: list[str]):
-        self.writer, self.progress, self.failures = writer, progress, failures
-        self.broken = False
+    def __init__(self, writer: MetricsWriter, progress: Progress, failures: list[str], on_row=None):
+        self.writer, self.progress, self.failures, self.on_row = writer, progress, failures, on_row
+        self.broken = self.stop_requested = False
 
     def __call__(self, row: dict) -> None:
         if not self.broken:
@@ -52,6 +52,8 @@ class RowLog:
                 self.broken = True
                 self.failures.append(f"cannot write the metrics of {self.writer.run_dir}: {exc}")
         self.progress(row)
+        if self.on_row is not None and self.on_row(dict(row)) is False:
+            self.stop_requested = True
 
     def close(self) -> None:
         self.progress.close()
@@ -72,10 +74,12 @@ def cluster(config, signalled):
     return ray_cluster(config, signalled)
 
 
-def launch(config, overwrite: bool = False, signalled: StopRequest | None = None) -> int:
+def launch(config, overwrite: bool = False, signalled: StopRequest | None = None, on_row=None) -> int:
     """Run ``config`` to the end: 0 done, 1 failed, 130 interrupted (a refusal before the start
     raises :class:`agents.runtime.run_directory.RunError`). ``signalled``: a stop request the
-    caller installed earlier (the CLI does, before its imports)."""
+    caller installed earlier (the CLI does, before its imports). ``on_row``: called with each
+    metrics row once it is written; returning False ends the run as its budget would (a final
+    checkpoint, exit 0)."""
     failures: list[str] = []
     with (signalled or StopRequest()) as signalled, cluster(config, signalled), \
             (contextlib.nullcontext() if signalled() else open_run(config, overwrite, cancelled=signalled)) as run:
@@ -88,8 +92,8 @@ def launch(config, overwrite: bool = False, signalled: StopRequest | None = None
             print(f"error: cannot write the metrics of {run.run_dir}: {exc}", file=sys.stderr)
             return 1
         progress = Progress(config, config.progress)
-        log = RowLog(writer, progress, failures)
-        stop = lambda: signalled() or bool(failures)  # noqa: E731
+        log = RowLog(writer, progress, failures, on_row)
+        stop = lambda: signalled() or bool(failures) or log.stop_requested  # noqa: E731
         stats = None
         try:
             if config.runner == "serial":
