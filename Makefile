@@ -5,7 +5,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 TORCH_PIN = torch==2.13.0
-EXTRAS = agents,human,baselines,recurrent,ray,test
+EXTRAS = agents,human,baselines,recurrent,ray,video,test
 BIN = $(VENV)/bin
 
 .PHONY: install run test bench assets clean

@@ -127,11 +127,13 @@ def record_video(config, model, path: str, seed: int, greedy: bool) -> int:
     try:
         obs, _ = env.reset(seed=seed)
         state, first = policy.initial_state(1), np.ones(1, dtype=bool)
-        frames = [env.render()]
+        frames, ret = [annotate(env.render(), 0, 0.0, 0.0)], 0.0
         while True:
             logits, state = policy.step(obs[None], state, first)
-            obs, _, terminated, truncated, _ = env.step(int(act(logits)[0]))
-            frames.append(env.render())
+            obs, reward, terminated, truncated, info = env.step(int(act(logits)[0]))
+            ret += float(reward)
+            end = (" success" if info.get("is_success") else " failure") if terminated or truncated else ""
+            frames.append(annotate(env.render(), len(frames), float(reward), ret, end))
             first = np.zeros(1, dtype=bool)
             if terminated or truncated:
                 break
@@ -140,6 +142,22 @@ def record_video(config, model, path: str, seed: int, greedy: bool) -> int:
         env.close()
     write_video(path, frames, fps)
     return len(frames)
+
+
+STRIP_PX = 16
+
+
+def annotate(frame: np.ndarray, step: int, reward: float, ret: float, end: str = "") -> np.ndarray:
+    """The frame over a strip that reads the step, its reward and the return so far (even
+    height and width, as mp4 encoders need)."""
+    from PIL import Image, ImageDraw
+
+    height, width = frame.shape[:2]
+    canvas = Image.new("RGB", (width + width % 2, height + STRIP_PX + (height + STRIP_PX) % 2), (20, 20, 20))
+    canvas.paste(Image.fromarray(frame), (0, 0))
+    text = f"step {step}  reward {reward:+.2f}  return {ret:.2f}{end}"
+    ImageDraw.Draw(canvas).text((4, height + 2), text, fill=(235, 235, 235))
+    return np.asarray(canvas)
 
 
 def write_video(path: str, frames: list[np.ndarray], fps: int) -> None:
@@ -159,7 +177,7 @@ def check_video_path(path: str) -> Optional[str]:
     if ext not in VIDEO_FORMATS:
         return f"--video must end in {' or '.join(VIDEO_FORMATS)}, got {path!r}"
     if ext == ".mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
-        return "--video .mp4 needs imageio's ffmpeg plugin (pip install imageio-ffmpeg); or write a .gif"
+        return "--video .mp4 needs imageio's ffmpeg plugin: pip install -e '.[video]' (or write a .gif)"
     return None
 
 

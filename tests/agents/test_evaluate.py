@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import imageio.v3 as iio
+import numpy as np
 import pytest
 
 from agents import evaluate
@@ -61,12 +62,23 @@ def test_same_seed_same_result(run_dir):
         assert a == b and a["greedy"] is greedy and a["seed"] == 3
 
 
-def test_gif(run_dir, tmp_path, capsys):
-    path = tmp_path / "episode.gif"
+@pytest.mark.parametrize("ext", [".gif", ".mp4"])
+def test_video_with_step_reward_and_return_drawn(run_dir, tmp_path, capsys, ext):
+    path = tmp_path / f"episode{ext}"
     assert evaluate.main([run_dir, "--episodes", "1", "--video", str(path)]) == 0
     assert "video:" in capsys.readouterr().out
-    frames = iio.imread(path)  # all frames, stacked
+    frames = iio.imread(path, **({"plugin": "FFMPEG"} if ext == ".mp4" else {}))  # all frames, stacked
     assert frames.ndim == 4 and frames.shape[0] >= 5 and frames.shape[-1] == 3
+    assert frames.shape[1] % 2 == 0 and frames.shape[2] % 2 == 0
+    strip = frames[:, -evaluate.STRIP_PX:, :, :].astype(int)
+    assert strip.max() > 150 and strip.min() < 60  # light text on the dark strip
+    assert np.abs(strip[0] - strip[-1]).sum() > 0  # the step count changed
+
+
+def test_annotate_pads_to_even_sizes_and_keeps_the_frame():
+    frame = np.full((15, 21, 3), 200, dtype=np.uint8)
+    out = evaluate.annotate(frame, 3, 1.0, 1.0, " success")
+    assert out.shape == (32, 22, 3) and (out[:15, :21] == 200).all()
 
 
 def bad_argvs(run_dir: str, tmp: Path) -> dict:

@@ -69,3 +69,21 @@ def test_rgb_frame_shows_agent_triangle_pointing_its_way():
         if direction in (2, 3):  # facing west/north: the apex is at the low end
             profile = profile[::-1]
         assert profile[0] > 3 * profile[-1], (direction, profile)
+
+
+def test_gymnasium_record_video_writes_an_mp4(tmp_path):
+    """The ``video`` extra (moviepy) makes Gymnasium's RecordVideo work on our envs."""
+    pytest.importorskip("moviepy")
+    import gymnasium as gym
+    from gymnasium.wrappers import RecordVideo
+
+    env = RecordVideo(gym.make("MemoryEnvs/MetaFetch-3obj-v0", render_mode="rgb_array", max_episode_steps=12),
+                      str(tmp_path), episode_trigger=lambda episode: True, disable_logger=True)
+    env.reset(seed=0)
+    done = False
+    while not done:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        done = terminated or truncated
+    env.close()
+    (video,) = tmp_path.glob("*.mp4")
+    assert video.stat().st_size > 1000
