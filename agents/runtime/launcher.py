@@ -87,7 +87,7 @@ def launch(config, overwrite: bool = False, signalled: StopRequest | None = None
             print("interrupted before the run started", file=sys.stderr)
             return 130
         try:
-            writer = MetricsWriter(run.run_dir)
+            writer = MetricsWriter(run.run_dir, config=config)
         except OSError as exc:
             print(f"error: cannot write the metrics of {run.run_dir}: {exc}", file=sys.stderr)
             return 1

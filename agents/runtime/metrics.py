@@ -39,6 +39,20 @@ COLUMNS = (
 )
 
 
+CHARTS = ("episode_return", "success_rate", "episodes")
+SYSTEM = ("wall_clock_s", "learner_steps", "distill_steps", "actor_sps", "env_sps", "learner_sps", "distill_sps",
+          "dprl", "learner_waiting_pct", "queue_depth", "actor_restarts", "nan_updates", "actor_param_version",
+          "actor_param_checks", "actor_param_mismatches", "recomputed_targets", "trajectories_in_flight",
+          "trajectory_in_flight_s", "trajectory_fetch_s")
+CONSTANT = ("env_steps", "seed")  # the x axis, and a setting (in the config text)
+
+
+def tensorboard_tag(key: str) -> str:
+    """A row key's TensorBoard tag, grouped: ``charts/`` (what the agent achieves), ``system/``
+    (rates, counts, health) and ``losses/`` (the learner's and distillers' losses and statistics)."""
+    return f"charts/{key}" if key in CHARTS else f"system/{key}" if key in SYSTEM else f"losses/{key}"
+
+
 class RunStats:
     """Counters and rates of a run, fed by the drivers (in the supervising process)."""
 
@@ -222,9 +236,10 @@ def _csv_header(path: str) -> list[str] | None:
 
 
 class MetricsWriter:
-    """Appends rows to ``metrics.jsonl`` and ``metrics.csv``, and to TensorBoard if installed."""
+    """Appends rows to ``metrics.jsonl`` and ``metrics.csv``, and to TensorBoard if installed (tags
+    grouped by :func:`tensorboard_tag`; the run's config as the text ``config``)."""
 
-    def __init__(self, run_dir: str, tensorboard: bool = True):
+    def __init__(self, run_dir: str, tensorboard: bool = True, config=None):
         self.run_dir = run_dir
         self.jsonl = open(os.path.join(run_dir, "metrics.jsonl"), "a", buffering=1)
         csv_path = os.path.join(run_dir, "metrics.csv")
@@ -241,14 +256,16 @@ class MetricsWriter:
                 self.tb = SummaryWriter(os.path.join(run_dir, "tensorboard"))
             except ImportError:
                 self.tb = None
+        if self.tb is not None and config is not None:
+            self.tb.add_text("config", "```json\n" + json.dumps(config.to_dict(), indent=2) + "\n```")
 
     def write(self, row: dict) -> None:
         self.jsonl.write(json.dumps(row) + "\n")
         self.csv.writerow({k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()})
         if self.tb is not None:
             for key, value in row.items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "env_steps":
-                    self.tb.add_scalar(key, value, row["env_steps"])
+                if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in CONSTANT:
+                    self.tb.add_scalar(tensorboard_tag(key), value, row["env_steps"])
 
     def close(self) -> None:
         """Close every file; the first OSError (a full disk flushing the last row) is raised after."""

@@ -365,3 +365,22 @@ def test_help_shows_every_options_real_default_and_print_config_the_resolved_con
     assert main("gtrxl", "", ["--print-config", "--preset", "paper", "--seed", "7"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed == RunConfig(agent="gtrxl", **{**paper_preset(), "seed": 7}).to_dict()
+
+
+def test_tensorboard_tags_are_grouped_constants_left_out_and_the_config_is_a_text(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from agents.runtime.metrics import MetricsWriter
+
+    config = tiny_config(seed=7)
+    writer = MetricsWriter(str(tmp_path), config=config)
+    writer.write({"env_steps": 10, "success_rate": 0.5, "env_sps": 100.0, "loss": 1.5, "seed": 7, "agent": "ald",
+                  "final": False})
+    writer.close()
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    assert sorted(events.Tags()["scalars"]) == ["charts/success_rate", "losses/loss", "system/env_sps"]
+    (text,) = [t for t in events.Tags()["tensors"] if t.startswith("config")]
+    shown = events.Tensors(text)[0].tensor_proto.string_val[0].decode()
+    assert '"seed": 7' in shown and '"agent": "ald"' in shown
