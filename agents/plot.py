@@ -81,6 +81,11 @@ def load_run(path: str) -> RunCurve:
     with open(os.path.join(path, "config.json")) as f:
         config = json.load(f)
     name = config.get("name") or os.path.basename(os.path.normpath(path))
+    env_id = config.get("env_id", "?")
+    label = _SEED_SUFFIX.sub("", name)
+    env_suffix = "-" + env_id.split("/")[-1]
+    if label.endswith(env_suffix) and len(label) > len(env_suffix):  # the default name <agent>-<env>-s<seed>
+        label = label[:-len(env_suffix)]
     rows = read_rows(path)
     nan = float("nan")
 
@@ -90,8 +95,8 @@ def load_run(path: str) -> RunCurve:
     wall = col("wall_clock_s")
     start = 0.1 * (wall[-1] if len(wall) else 0.0)
     rates = [r for r in rows if not r.get("final") and r["wall_clock_s"] >= start]
-    return RunCurve(path=path, label=_SEED_SUFFIX.sub("", name), seed=int(config.get("seed", 0)),
-                    agent=config.get("agent", "?"), env_id=config.get("env_id", "?"),
+    return RunCurve(path=path, label=label, seed=int(config.get("seed", 0)),
+                    agent=config.get("agent", "?"), env_id=env_id,
                     total_env_steps=int(config.get("total_env_steps", 0)), env_steps=col("env_steps"),
                     wall_clock=wall, success=col("success_rate"), episode_return=col("episode_return"),
                     episodes=col("episodes"), rates=rates, stopped_solved=stopped_solved(config, rows))
@@ -107,9 +112,12 @@ def time_to(run: RunCurve, threshold: float = THRESHOLD) -> tuple[float | None, 
     return float(run.env_steps[i]), float(run.wall_clock[i])
 
 
-def plateau_steps(run: RunCurve, band: tuple[float, float] = PLATEAU) -> float:
+def plateau_steps(run: RunCurve, band: tuple[float, float] = PLATEAU) -> float | None:
     """Env steps spent while the success rate was in ``band`` (Fig. 6 right): each interval
-    between two rows counts when the earlier row's success is in the band."""
+    between two rows counts when the earlier row's success is in the band. None for a run whose
+    success never reached the band (0 would read as "passed through it at once")."""
+    if not (run.success >= band[0]).any():
+        return None
     if len(run.env_steps) < 2:
         return 0.0
     inside = (run.success[:-1] >= band[0]) & (run.success[:-1] <= band[1])
@@ -195,7 +203,8 @@ def seed_table(doc: dict) -> str:
 
 
 def _mean_curve(xs: list[np.ndarray], ys: list[np.ndarray], held: list[bool], points: int = 200):
-    """Mean of per-seed curves on a common grid. A run that ended because it was solved
+    """Mean of per-seed curves on a common grid, only where every seed has data (a mean over a
+    changing set of seeds draws steps no run had). A run that ended because it was solved
     (``--stop-success-rate``) is held at its last value; any other run counts up to its own end
     only, and the grid stops at the shortest such run (no extrapolation of unfinished runs)."""
     open_ends = [x[-1] for x, h in zip(xs, held) if not h]
@@ -208,9 +217,8 @@ def _mean_curve(xs: list[np.ndarray], ys: list[np.ndarray], held: list[bool], po
             continue
         stacked.append(np.interp(grid, x[ok], y[ok], left=np.nan, right=y[ok][-1] if h else np.nan))
     stacked = np.array(stacked)
-    counts = (~np.isnan(stacked)).sum(axis=0)
-    total = np.nansum(stacked, axis=0)
-    return grid, np.where(counts > 0, total / np.maximum(counts, 1), np.nan)
+    everyone = (~np.isnan(stacked)).all(axis=0)
+    return grid, np.where(everyone, np.nan_to_num(stacked).mean(axis=0), np.nan)
 
 
 def plot(groups: dict[str, list[RunCurve]], doc: dict, out: str, title: str = "") -> None:
@@ -228,24 +236,32 @@ def plot(groups: dict[str, list[RunCurve]], doc: dict, out: str, title: str = ""
             for col, xkey, xname, scale in ((0, "env_steps", "env steps (millions)", 1e6),
                                             (1, "wall_clock", "wall-clock (minutes)", 60.0)):
                 ax = axes[row, col]
-                xs = [getattr(r, xkey) / scale for r in runs if len(r.env_steps)]
-                ys = [getattr(r, key) for r in runs if len(r.env_steps)]
-                for x, y in zip(xs, ys):
+                shown = [r for r in runs if len(r.env_steps)]
+                xs = [getattr(r, xkey) / scale for r in shown]
+                ys = [getattr(r, key) for r in shown]
+                for run, x, y in zip(shown, xs, ys):
                     ax.plot(x, y, color=colour, alpha=0.35, linewidth=0.8)
+                    if run.stopped_solved:  # solved and stopped: marked where it ended, held after it
+                        ax.plot(x[-1], y[~np.isnan(y)][-1], marker="*", color=colour, markersize=9,
+                                markeredgecolor="black", markeredgewidth=0.5, linestyle="none")
                 if xs:
-                    gx, gy = _mean_curve(xs, ys, [r.stopped_solved for r in runs if len(r.env_steps)])
+                    gx, gy = _mean_curve(xs, ys, [r.stopped_solved for r in shown])
                     seeds = f"{len(runs)} seed" + ("s" if len(runs) > 1 else "")
-                    ax.plot(gx, gy, color=colour, linewidth=2.2, label=f"{label} ({seeds})")
+                    ax.plot(gx, gy, color=colour, linewidth=2.2, label=f"{label} ({seeds}, mean)")
                 ax.set_xlabel(xname)
                 ax.set_ylabel(name)
                 ax.grid(alpha=0.3)
+    axes[0, 0].plot([], [], marker="*", color="grey", linestyle="none", label="solved, stopped (held after)")
     axes[0, 0].legend(loc="best", fontsize=8)
     labels = list(doc["agents"])
     for ax, key, name, scale in ((axes[0, 2], "plateau_env_steps", "env steps at success 0.4–0.6 (millions)", 1e6),
                                  (axes[1, 2], "env_sps", "env steps per second", 1.0)):
         for i, label in enumerate(labels):
             values = [s[key] / scale for s in doc["agents"][label]["seeds"] if s[key] is not None]
-            ax.bar(i, np.mean(values) if values else 0, color=colours[i % len(colours)], alpha=0.8)
+            if not values:  # no seed got there: a dash, not a zero bar
+                ax.annotate("—", (i, 0), ha="center", va="bottom", fontsize=14)
+                continue
+            ax.bar(i, np.mean(values), color=colours[i % len(colours)], alpha=0.8)
             ax.scatter([i] * len(values), values, color="black", s=10, zorder=3)
         ax.set_xticks(range(len(labels)), labels, rotation=20)
         ax.set_ylabel(name)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agents import plot
@@ -103,3 +104,22 @@ def test_mean_curve_holds_solved_runs_and_never_extrapolates_open_ones():
     assert list(grid) == [0, 1, 2, 3, 4] and list(mean) == [0, 0.25, 0.5, 0.5, 0.5]
     grid, mean = plot._mean_curve(xs, ys, held=[False, False], points=3)
     assert list(grid) == [0, 1, 2] and list(mean) == [0, 0.25, 0.5]
+
+
+def test_the_mean_is_drawn_only_where_every_seed_has_data_and_solved_runs_are_held():
+    xs = [np.array([0.0, 100.0]), np.array([50.0, 100.0]), np.array([0.0, 40.0])]
+    ys = [np.array([0.0, 1.0]), np.array([0.5, 0.5]), np.array([0.2, 0.96])]
+    grid, mean = plot._mean_curve(xs, ys, held=[False, False, True], points=11)
+    assert list(grid) == [float(x) for x in range(0, 101, 10)]
+    assert np.isnan(mean[:5]).all()  # the second seed starts at 50: no mean over two seeds before it
+    assert mean[5] == pytest.approx((0.5 + 0.5 + 0.96) / 3)  # the solved seed is held at 0.96
+    assert mean[10] == pytest.approx((1.0 + 0.5 + 0.96) / 3)
+
+
+def test_a_band_never_reached_is_a_dash_and_default_names_are_labelled_by_agent(tmp_path):
+    run = write_run(tmp_path, "gtrxl-IMaze-9x9-v0-s3", "gtrxl", 3, [row(100, 1, 0.1), row(200, 2, 0.3, final=True)])
+    curve = plot.load_run(str(run))
+    assert curve.label == "gtrxl" and plot.plateau_steps(curve) is None
+    doc = plot.summary(plot.group([curve]))
+    assert doc["agents"]["gtrxl"]["seeds"][0]["plateau_env_steps"] is None
+    assert plot.table(doc).splitlines()[2].rstrip("| ").endswith("—")
