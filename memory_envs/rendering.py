@@ -18,7 +18,7 @@ CELL_COLORS[Cell.FREE] = (232, 232, 226)
 CELL_COLORS[Cell.WALL] = (46, 46, 54)
 CELL_COLORS[Cell.GREEN] = (46, 170, 72)
 CELL_COLORS[Cell.RED] = (206, 48, 48)
-CELL_COLORS[Cell.GOAL] = (214, 214, 186)
+CELL_COLORS[Cell.GOAL] = (92, 146, 222)  # blue: visible against free cells, unlike either indicator colour
 CELL_COLORS[Cell.OBJECT] = (138, 88, 40)
 CELL_COLORS[Cell.COLLECTED] = (206, 186, 160)
 AGENT_COLOR = np.array((255, 140, 0), dtype=np.uint8)

@@ -87,3 +87,19 @@ def test_gymnasium_record_video_writes_an_mp4(tmp_path):
     env.close()
     (video,) = tmp_path.glob("*.mp4")
     assert video.stat().st_size > 1000
+
+
+def test_screenshots_have_a_legend_with_each_colour_they_show():
+    pytest.importorskip("pygame")
+    from memory_envs import screenshots
+    from memory_envs.grid import Cell
+    from memory_envs.rendering import CELL_COLORS
+
+    frame = screenshots.screenshot("MemoryEnvs/IMaze-9x9-v0", 3)
+    picture = screenshots.with_legend(frame, "MemoryEnvs/IMaze-9x9-v0")
+    assert picture.shape[1] == frame.shape[1] + screenshots.LEGEND_W
+    assert (picture[:frame.shape[0], :frame.shape[1]] == frame).all()
+    legend = picture[:, frame.shape[1]:].reshape(-1, 3)
+    for cell in (Cell.GREEN, Cell.RED, Cell.GOAL, Cell.WALL):
+        assert (legend == CELL_COLORS[cell]).all(axis=1).sum() >= 100, cell  # a 16x16 swatch, less its border
+    assert (frame.reshape(-1, 3) == CELL_COLORS[Cell.GOAL]).all(axis=1).any()  # the goals are drawn, in blue
