@@ -82,7 +82,7 @@ class Agent:
         return int(self._payload["counters"]["env_steps"]) if self._payload else 0
 
     def learn(self, total_env_steps: int, callback: Optional[Callable[[dict], Any]] = None,
-              progress_bar: Optional[bool] = None) -> "Agent":
+              progress_bar: Optional[bool] = None) -> Agent:
         """Train ``total_env_steps`` more env steps. ``callback`` gets each metrics row (a dict,
         the schema of ``metrics.jsonl``) and stops the run by returning False; ``progress_bar``
         (default: the ``progress`` option) shows a tqdm bar. Returns ``self``."""
@@ -144,7 +144,7 @@ class Agent:
         return path
 
     @classmethod
-    def load(cls, path: str, **options) -> "Agent":
+    def load(cls, path: str, **options) -> Agent:
         """An agent from a file of :meth:`save` or a run directory (its newest checkpoint).
         ``options`` may change what ``--resume`` may (budgets, resources, optimisation, ``name``
         and ``runs_dir`` for where a loaded file trains on), never the models or the env. A run
@@ -170,7 +170,7 @@ class Agent:
         return agent
 
     @property
-    def actor(self) -> "ActorPolicy":
+    def actor(self) -> ActorPolicy:
         """The trained actor as a policy for your own loop (see :class:`ActorPolicy`)."""
         if self._payload is None:
             raise ValueError(f"{self.agent}: no trained actor before the first learn()")

@@ -133,3 +133,15 @@ def test_readme_python_example_runs(tmp_path):
                          env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
     assert out.returncode == 0, out.stderr[-3000:]
     assert "success:" in out.stdout and (tmp_path / "ald-imaze9.pt").is_file()
+
+
+def test_the_api_reference_is_current_and_the_packages_are_typed():
+    from importlib.resources import files
+
+    from agents import api_reference
+
+    assert api_reference.main(["--check"]) == 0, "docs/api.md is stale: run python -m agents.api_reference"
+    text = (ROOT / "docs" / "api.md").read_text()
+    for name in ("Agent.learn", "ActorPolicy.predict", "agents.load_actor", "`--learning-rate`", "MemoryEnvs/IMaze-9x9-v0"):
+        assert name in text, name
+    assert files("agents").joinpath("py.typed").is_file() and files("memory_envs").joinpath("py.typed").is_file()
