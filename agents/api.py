@@ -13,8 +13,11 @@
 An agent takes the command line's options as keywords, with the same defaults (``--preset
 paper`` is ``ALD(env_id, **paper_preset())``); ``learn`` runs the same drivers as ``python -m
 agents.ald`` in a run directory (``<runs_dir>/<name>``: metrics, TensorBoard, checkpoints), and
-a second ``learn`` continues it. Ctrl-C during ``learn`` writes a final checkpoint and raises
-KeyboardInterrupt; a failed run raises RuntimeError after its processes are stopped.
+a second ``learn`` continues it. Ctrl-C during ``learn`` (in the main thread, where signal
+handlers can be installed) writes a final checkpoint and raises KeyboardInterrupt; a run refused
+before it starts (its directory holds another run, a Ray cluster is unreachable) raises
+:class:`agents.runtime.run_directory.RunError`, a failed run RuntimeError once its processes
+are stopped. The callback also receives the final row, after a stop it asked for.
 """
 
 from __future__ import annotations
@@ -120,9 +123,10 @@ class Agent:
                 error.append(exc)
                 return False
 
+        before = set(checkpoint.list_checkpoints(self.run_dir))
         code = launch(config, overwrite=overwrite, on_row=on_row)
-        payload, _ = checkpoint.load_latest(self.run_dir)
-        if payload is not None:
+        payload, path = checkpoint.load_latest(self.run_dir)
+        if payload is not None and (self._in_run_dir or path not in before):  # (never another run's)
             self._payload, self._in_run_dir = payload, True
             self.config = dataclasses.replace(self.config, total_env_steps=config.total_env_steps)
         if error:
@@ -140,6 +144,7 @@ class Agent:
 
         if self._payload is None:
             raise ValueError(f"{self.agent}: nothing to save before the first learn()")
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         checkpoint.write_file(path, self._payload)
         return path
 
@@ -147,8 +152,8 @@ class Agent:
     def load(cls, path: str, **options) -> Agent:
         """An agent from a file of :meth:`save` or a run directory (its newest checkpoint).
         ``options`` may change what ``--resume`` may (budgets, resources, optimisation, ``name``
-        and ``runs_dir`` for where a loaded file trains on), never the models or the env. A run
-        directory trains on in place."""
+        and ``runs_dir`` for where a loaded file trains on: by default ``runs/<its run name>``),
+        never the models or the env. A run directory trains on in place."""
         payload = _read(path)
         saved = json.loads(payload["config"])
         if saved.get("agent") != cls.agent:
@@ -162,7 +167,12 @@ class Agent:
         in_place = os.path.isdir(path)
         base = {k: v for k, v in saved.items() if k in OPTIONS}
         if in_place:
+            if {"name", "runs_dir"} & set(options):
+                raise ValueError(f"{cls.__name__}.load({path!r}): a run directory trains on in place; to train a copy "
+                                 f"elsewhere, save() it and load the file with name=... / runs_dir=...")
             base.update(runs_dir=os.path.dirname(os.path.abspath(path)), name=os.path.basename(os.path.abspath(path)))
+        else:  # a file may come from another machine: its run directory goes under this one's default runs_dir
+            base["runs_dir"] = RunConfig.runs_dir
         agent = cls.__new__(cls)
         agent.config = _config(cls.agent, saved["env_id"], options, base)
         agent.overwrite = False
@@ -231,7 +241,7 @@ class ActorPolicy:
         """``(action, state)``: an int for one observation, an int array ``[B]`` for a batch."""
         from agents.runtime.roles.policies import sample_actions
 
-        obs = np.asarray(obs, dtype=self.observation_space.dtype)
+        obs = np.ascontiguousarray(obs, dtype=self.observation_space.dtype)
         shape = self.observation_space.shape
         single = obs.shape == shape
         if not single and obs.shape[1:] != shape:

@@ -168,7 +168,8 @@ def write_video(path: str, frames: list[np.ndarray], fps: int) -> None:
     if path.lower().endswith(".gif"):
         iio.imwrite(path, np.stack(frames), extension=".gif", duration=1000 / fps, loop=0)
     else:
-        iio.imwrite(path, np.stack(frames), extension=".mp4", plugin="FFMPEG", fps=fps)
+        # even sizes suffice for yuv420p: no rescaling to ffmpeg's default 16-pixel blocks
+        iio.imwrite(path, np.stack(frames), extension=".mp4", plugin="FFMPEG", fps=fps, macro_block_size=1)
 
 
 def check_video_path(path: str) -> Optional[str]:

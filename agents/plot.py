@@ -130,9 +130,13 @@ def mean_rate(run: RunCurve, key: str) -> float | None:
 
 
 def group(runs: list[RunCurve]) -> dict[str, list[RunCurve]]:
+    """Curves by label; when the runs cover several envs, by label and env (never one curve
+    over two envs)."""
+    several = len({r.env_id for r in runs}) > 1
     groups: dict[str, list[RunCurve]] = {}
-    for run in sorted(runs, key=lambda r: (r.label, r.seed)):
-        groups.setdefault(run.label, []).append(run)
+    for run in sorted(runs, key=lambda r: (r.label, r.env_id, r.seed)):
+        key = f"{run.label} {run.env_id.split('/')[-1]}" if several else run.label
+        groups.setdefault(key, []).append(run)
     return groups
 
 
@@ -212,10 +216,11 @@ def _mean_curve(xs: list[np.ndarray], ys: list[np.ndarray], held: list[bool], po
     stacked = []
     for x, y, h in zip(xs, ys, held):
         ok = ~np.isnan(y)
-        if ok.sum() < 2:
-            stacked.append(np.full(points, np.nan))
+        if ok.sum() < 2:  # no curve yet (no episode ended): left out of the mean
             continue
         stacked.append(np.interp(grid, x[ok], y[ok], left=np.nan, right=y[ok][-1] if h else np.nan))
+    if not stacked:
+        return grid, np.full(points, np.nan)
     stacked = np.array(stacked)
     everyone = (~np.isnan(stacked)).all(axis=0)
     return grid, np.where(everyone, np.nan_to_num(stacked).mean(axis=0), np.nan)

@@ -109,7 +109,7 @@ class RunConfig:
     num_actors: int = _f(2, "N_A: actor processes", range=at_least(1))
     envs_per_actor: int = _f(16, "envs each actor steps with batched inference (1 = the paper's single-env actor)",
                              range=at_least(1))
-    num_distill: int = _f(1, "N_D: HOGWILD! distill processes (ald; one per spare core)", range=at_least(0))
+    num_distill: int = _f(1, "N_D: HOGWILD! distill processes (ald; up to one per spare core helps)", range=at_least(0))
     device: str = _f("auto", "device of the learner-side processes: auto | cpu | cuda[:N]")
     learner_threads: int = _f(1, "torch intra-op threads of the learner and runner (0 = all cores); more than 1 "
                                  "only helps when cores are free: busy-waiting threads slow a shared core 10-100x",
@@ -140,8 +140,8 @@ class RunConfig:
     distill_ratio: float = _f(2.0, "at most this many distill steps per learner step (the serial driver keeps it "
                                    "exactly)", range=POSITIVE)
 
-    total_env_steps: int = _f(6_000_000, "stop after this many env steps (the default preset solves I-Maze 9x9 "
-                                          "in 3-5M, README Results)", range=at_least(1))
+    total_env_steps: int = _f(6_000_000, "stop after this many env steps (the defaults solve I-Maze 9x9 in 3-5M, "
+                                          "README Results)", range=at_least(1))
     stop_success_rate: float = _f(0.0, "also stop once the success rate over the last 100 episodes reaches this "
                                        "(0 = never; experiments use it to skip steps after a task is solved)",
                                   range=Range(0.0, 1.0))

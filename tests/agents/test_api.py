@@ -115,7 +115,9 @@ def test_bad_options_and_loads_are_refused_with_the_reason(tmp_path):
     from agents.runtime.run_directory import RunError
 
     with pytest.raises(RunError, match="holds a run"):
-        ALD.load(path).learn(400)  # its own run directory, x, holds the run
+        ALD.load(path, runs_dir=str(tmp_path)).learn(400)  # its own run directory, x, holds the run
+    with pytest.raises(ValueError, match="in place"):
+        ALD.load(str(tmp_path / "x"), name="y")
 
 
 def test_readme_python_example_runs(tmp_path):

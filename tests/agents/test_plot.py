@@ -123,3 +123,15 @@ def test_a_band_never_reached_is_a_dash_and_default_names_are_labelled_by_agent(
     doc = plot.summary(plot.group([curve]))
     assert doc["agents"]["gtrxl"]["seeds"][0]["plateau_env_steps"] is None
     assert plot.table(doc).splitlines()[2].rstrip("| ").endswith("—")
+
+
+def test_runs_of_two_envs_are_two_curves_and_a_seed_without_episodes_leaves_the_mean_to_the_others(tmp_path):
+    a = write_run(tmp_path, "ald-IMaze-9x9-v0-s0", "ald", 0, [row(100, 1, 0.1), row(200, 2, 0.3, final=True)])
+    config = json.loads((a / "config.json").read_text())
+    b = write_run(tmp_path, "ald-IMaze-15x15-v0-s0", "ald", 0, [row(100, 1, 0.2), row(200, 2, 0.4, final=True)])
+    (b / "config.json").write_text(json.dumps({**config, "name": b.name, "env_id": "MemoryEnvs/IMaze-15x15-v0"}))
+    assert sorted(plot.group([plot.load_run(str(a)), plot.load_run(str(b))])) == ["ald IMaze-15x15-v0",
+                                                                                    "ald IMaze-9x9-v0"]
+    xs = [np.array([0.0, 100.0]), np.array([0.0, 100.0])]
+    grid, mean = plot._mean_curve(xs, [np.array([0.0, 1.0]), np.array([np.nan, np.nan])], [False, False], points=3)
+    assert list(mean) == [0.0, 0.5, 1.0]
