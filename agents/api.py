@@ -1,14 +1,32 @@
 """The Python API: train, save, load and run the agents from code, in the style of Stable-Baselines3.
 
-    from agents import ALD, load_actor
+A tiny run (a serial driver, a small learner; the defaults are the CLI's), then its actor in
+a Gymnasium loop, on one observation and on a batch:
 
-    model = ALD("MemoryEnvs/IMaze-9x9-v0", name="api-demo")       # the CLI's options and defaults
-    model.learn(500_000, callback=lambda row: (row["success_rate"] or 0) < 0.9)   # False stops
-    model.save("ald-imaze9.pt")
-    policy = load_actor("ald-imaze9.pt")                          # or ALD.load("ald-imaze9.pt").actor
-    action, state = policy.predict(obs)                           # then predict(obs, state), ...
+>>> import tempfile
+>>> import gymnasium as gym
+>>> import numpy as np
+>>> from agents import ALD, load_actor
+>>> runs = tempfile.mkdtemp()
+>>> model = ALD("MemoryEnvs/IMaze-9x9-v0", runs_dir=runs, name="doc", runner="serial", num_actors=1,
+...             envs_per_actor=4, batch_size=4, unroll_length=10, progress=False,
+...             learner_overrides='{"d_model": 32, "num_heads": 2, "head_dim": 16, "memory_length": 8}')
+>>> keep_going = lambda row: (row["success_rate"] or 0) < 0.9     # returning False stops the run
+>>> model.learn(200, callback=keep_going).env_steps >= 200        # it ends with a summary line
+ald: ... env steps, ... learner steps, success rate (last 100 episodes) ...; run directory .../doc
+True
+>>> policy = load_actor(model.save(f"{runs}/ald-imaze9.pt"))     # or ALD.load(path).actor
+>>> env = gym.make("MemoryEnvs/IMaze-9x9-v0")
+>>> obs, _ = env.reset(seed=0)
+>>> action, state = policy.predict(obs)                          # then predict(obs, state), ...
+>>> obs, reward, terminated, truncated, _ = env.step(action)
+>>> actions, states = policy.predict(np.stack([obs, obs]))       # a batch of observations
+>>> actions.shape
+(2,)
+>>> env.close()
+>>> import shutil; shutil.rmtree(runs)
 
-(the README's "Python API" runs it in a Gymnasium loop; a test runs that example).
+(a test runs this example, and the README's "Python API" one: whole episodes on I-Maze 9x9).
 
 An agent takes the command line's options as keywords, with the same defaults (``--preset
 paper`` is ``ALD(env_id, **paper_preset())``); ``learn`` runs the same drivers as ``python -m

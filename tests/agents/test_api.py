@@ -137,6 +137,17 @@ def test_readme_python_example_runs(tmp_path):
     assert "success:" in out.stdout and (tmp_path / "ald-imaze9.pt").is_file()
 
 
+def test_the_docstring_example_runs(monkeypatch, tmp_path):
+    import doctest
+
+    import agents.api
+
+    monkeypatch.chdir(tmp_path)
+    result = doctest.testmod(agents.api, optionflags=doctest.ELLIPSIS, raise_on_error=False)
+    assert result.attempted >= 10 and result.failed == 0, result
+    assert not list(tmp_path.iterdir())
+
+
 def test_the_api_reference_is_current_and_the_packages_are_typed():
     from importlib.resources import files
 
