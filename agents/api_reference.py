@@ -16,7 +16,17 @@ OUT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 
 
 
 def _doc(obj) -> str:
-    return inspect.cleandoc(obj.__doc__ or "").strip()
+    """The docstring, its doctest examples fenced as ``pycon`` (a run of lines from ``>>>`` to a blank one)."""
+    lines, out, example = inspect.cleandoc(obj.__doc__ or "").strip().splitlines(), [], False
+    for line in lines:
+        if line.startswith(">>>") and not example:
+            out.append("```pycon")
+            example = True
+        elif example and not line.strip():
+            out.append("```")
+            example = False
+        out.append(line)
+    return "\n".join(out + (["```"] if example else []))
 
 
 def _signature(name: str, obj) -> str:
