@@ -18,6 +18,7 @@ unnormalised outputs are preserved. See ``docs/architecture.md`` ("Invariants").
 from __future__ import annotations
 
 import copy
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +55,7 @@ class Learner:
         self.nan_in_a_row = 0
         self.nan_total = 0
         self.recomputed_targets = 0
+        self.after_update: Callable[[torch.nn.Module], dict] | None = None  # GALA's gossip (agents.gala)
 
     def pi_old(self, lb: LearnerBatch, obs, state, first) -> torch.Tensor:
         """Target-network logits ``[T, B, A]`` from the latest refresh (see the module docstring)."""
@@ -118,6 +120,8 @@ class Learner:
         self.optimizer.step()
         head.set_stats(new)
         self.steps += 1
+        if self.after_update is not None:  # (before publishing: actors and the target see the mixed model)
+            metrics.update(self.after_update(self.model))
         metrics.update(self._publish())
         with torch.no_grad():
             kl_actor = policy_kl(behaviour_logits, logits.detach())[valid].mean()

@@ -1,0 +1,108 @@
+"""GALA (gossip-based actor-learners) for any agent of the project, on Ray.
+
+K replicas of a single-learner system (each with its own actors, and for ALD its runner, replay
+and distillers) train asynchronously; after every learner update a replica mixes its learner
+parameters with its peers' latest messages, x_i <- (x_i + sum of messages) / (1 + messages),
+waiting only once a neighbour is --max-stale rounds behind. Every single-learner option applies
+to each replica (its budget, actors, seed + i).
+
+    python -m agents.gala --agent lstm --replicas 4 --topology exponential
+    python -m agents.gala --agent ald --replicas 2 --num-actors 1 --total-env-steps 2000000
+    python -m agents.gala --resume runs/gala-lstm-IMaze-9x9-v0-k4-s0
+
+Exit status: 0 done, 1 failed, 2 refused before starting, 130 interrupted (every replica wrote
+a final checkpoint; --resume continues them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+
+from agents.gala.config import GalaConfig
+from agents.runtime.config import AGENTS, PRESETS, RunConfig, build_parser, fixed_changes, describe_changes, flag, \
+    validate
+from agents.runtime.signals import StopRequest
+
+GALA_FIELDS = tuple(f.name for f in dataclasses.fields(GalaConfig))
+RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+def parser():
+    p = build_parser("gala", __doc__)
+    p.add_argument("--agent", choices=AGENTS, default=None, help="the agent every replica trains (required, but "
+                                                                 "on --resume)")
+    for f in dataclasses.fields(GalaConfig):
+        p.add_argument(flag(f.name), type=f.metadata["type"], default=None,
+                       help=f"{f.metadata['help']} (default: {f.default!r})".replace("%", "%%"))
+    return p
+
+
+def resolve(args) -> tuple[RunConfig, GalaConfig]:
+    """The run's two configs: a preset and the options given, or a resumed run's with the options given."""
+    given_run = {k: getattr(args, k) for k in RUN_FIELDS if k != "agent" and getattr(args, k, None) is not None}
+    given_gala = {k: getattr(args, k) for k in GALA_FIELDS if getattr(args, k) is not None}
+    if given_run.get("runner", "serial") != "serial":
+        raise ValueError("--runner: a GALA replica runs all its roles in its own Ray actor (the serial driver); "
+                         "the replicas are the parallelism, --replica-cpus sizes them")
+    if args.resume:
+        from agents.gala.driver import saved
+
+        if args.overwrite:
+            raise ValueError("--overwrite starts a run anew and --resume continues one: give only one")
+        data = saved(args.resume)
+        if args.agent and args.agent != data["run"].get("agent"):
+            raise ValueError(f"--resume {args.resume!r} is a {data['run'].get('agent')!r} GALA run, not {args.agent!r}")
+        for key in ("name", "runs_dir"):
+            given_run.pop(key, None)
+        merged = {**data["run"], **given_run, "resume": args.resume}
+        refused = fixed_changes(data["run"], merged)
+        if refused:
+            raise ValueError(f"--resume {args.resume!r}: the models and the env of a run cannot change "
+                             f"({describe_changes(refused)})")
+        if given_gala.get("replicas", data["gala"].get("replicas")) != data["gala"].get("replicas"):
+            raise ValueError(f"--resume {args.resume!r}: --replicas cannot change (each replica is a run directory)")
+        return RunConfig(**merged), GalaConfig(**{**data["gala"], **given_gala})
+    if args.agent is None:
+        raise ValueError("--agent is required (one of " + ", ".join(AGENTS) + ")")
+    gala = GalaConfig(**given_gala)
+    values = {**PRESETS[args.preset or "default"](), **given_run, "runner": "serial"}
+    config = RunConfig(agent=args.agent, **values)
+    if not config.name:
+        config = dataclasses.replace(config, name=f"gala-{config.agent}-{config.env_id.split('/')[-1]}-"
+                                                  f"k{gala.replicas}-s{config.seed}")
+    return config, gala
+
+
+def main(argv: list[str] | None = None) -> int:
+    with StopRequest() as signalled:
+        p = parser()
+        args = p.parse_args(argv)
+        try:
+            config, gala = resolve(args)
+            gala.validate()
+            validate(config)
+        except (ValueError, TypeError) as exc:
+            p.error(str(exc))
+        if args.print_config:
+            print(json.dumps({"run": config.to_dict(), "gala": gala.to_dict()}, indent=2))
+            return 0
+        if signalled():
+            print("interrupted before the run started", file=sys.stderr)
+            return 130
+        from agents.gala.driver import run_gala
+        from agents.runtime.run_directory import RunError
+
+        try:
+            return run_gala(config, gala, args.overwrite, signalled)
+        except RunError as exc:
+            print(f"python -m agents.gala: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted before the run started", file=sys.stderr)
+            return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

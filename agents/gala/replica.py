@@ -1,0 +1,159 @@
+"""One GALA replica: a single-learner system of its agent (the serial driver's roles, in one
+process) whose learner gossips after every update; run as a Ray actor by :mod:`.driver`.
+
+A replica's run directory is an ordinary run directory (``<gala run>/replica-<i>``: config,
+metrics, TensorBoard, checkpoints), so a restarted replica resumes from its last checkpoint
+the way ``--resume`` does. Replicas start from the same parameters (the models of the base
+seed) and differ in their seeds (``seed + i``: envs, sampling, replay).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+
+import numpy as np
+import torch
+
+from agents.gala import graph
+from agents.gala.mixing import mix
+from agents.runtime import checkpoint
+from agents.runtime.faults import injected_delay
+
+
+def replica_config(config, replica: int, resume: bool):
+    """Replica ``replica``'s single-learner config: the GALA run's options, its own run
+    directory and seed, the serial driver, no progress bar."""
+    config = dataclasses.replace(config, runs_dir=config.run_dir, name=f"replica-{replica}",
+                                 seed=config.seed + replica, runner="serial", progress=False, resume="")
+    return dataclasses.replace(config, resume=config.run_dir) if resume else config
+
+
+def initial_payload(config) -> dict:
+    """A checkpoint payload of the models of ``config``'s seed, at step 0: every replica's start."""
+    from agents.runtime.assembly import make_learner, make_stores
+    from agents.runtime.metrics import RunStats
+
+    stores = make_stores(config, None)
+    learner = make_learner(config, stores, None)
+    return checkpoint.payload(config, learner.state(), stores.actor.tensors, RunStats(config).counters())
+
+
+def gossiped(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """What gossip mixes: the learner model's floating-point parameters and buffers (PopArt's
+    statistics among them). The optimizer's moments and V-MPO's multipliers stay each replica's."""
+    return {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+
+
+class Gossip:
+    """The learner's ``after_update`` hook: post this replica's parameters to its round's peers,
+    wait only if a neighbour is more than ``max_stale`` rounds behind, and mix with every
+    message that has arrived."""
+
+    def __init__(self, board, replica: int, gala, round_: int, stopped):
+        import ray
+
+        self.ray, self.board, self.replica, self.gala, self.stopped = ray, board, replica, gala, stopped
+        self.round = round_
+        self.peers = gala.resolved_peers
+        self.neighbours = graph.neighbourhood(gala.topology, gala.replicas, self.peers, replica)
+        self.delay = injected_delay(f"replica-{replica}")
+        self.skipped = self.mixed = 0
+        self.wait_s = 0.0
+
+    def __call__(self, model: torch.nn.Module) -> dict:
+        if self.delay:
+            time.sleep(self.delay)
+        self.round += 1
+        ray, g = self.ray, self.gala
+        tensors = gossiped(model)
+        own = {k: v.detach().cpu().numpy() for k, v in tensors.items()}
+        ref = ray.put(own)
+        self.board.post.remote(self.replica, self.round,
+                               graph.out_peers(g.topology, g.replicas, self.peers, self.replica, self.round), [ref])
+        if not self.peers:  # (posted all the same: the consensus distance is measured without gossip too)
+            return {}
+        self.wait_for_neighbours()
+        messages = ray.get(self.board.take.remote(self.replica))
+        arrived = ray.get([message[0] for _, message in sorted(messages.items())])
+        self.skipped += len(arrived) < self.peers
+        self.mixed += len(arrived)
+        if arrived:
+            with torch.no_grad():
+                for name, value in mix(own, arrived).items():
+                    tensors[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+        return {}
+
+    def wait_for_neighbours(self) -> None:
+        """Bounded staleness: block while a present neighbour is more than ``max_stale`` rounds behind."""
+        start = time.monotonic()
+        while not self.stopped():
+            rounds, away = self.ray.get(self.board.progress.remote())
+            if all(rounds[j] >= self.round - self.gala.max_stale for j in self.neighbours if j not in away):
+                break
+            time.sleep(0.01)
+        self.wait_s += time.monotonic() - start
+
+    def metrics(self) -> dict:
+        return {"gossip_rounds": self.round, "gossip_skipped": self.skipped, "gossip_messages": self.mixed,
+                "gossip_wait_s": round(self.wait_s, 3)}
+
+
+class Replica:
+    """A Ray actor (``max_concurrency`` > 1: :meth:`stop` and :meth:`progress` answer while
+    :meth:`train` runs)."""
+
+    def __init__(self, config, gala, replica: int, board):
+        self.config, self.gala, self.replica, self.board = config, gala, replica, board
+        self.stop_event = threading.Event()
+        self.latest: dict | None = None
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def progress(self) -> dict | None:
+        """The newest metrics row (with the gossip counters), None before the first."""
+        return self.latest
+
+    def train(self) -> dict:
+        """Train to the budget (or until :meth:`stop`); the final row. Resumes from the run
+        directory's checkpoint when it has one."""
+        import ray
+
+        from agents.runtime.drivers.serial import SerialDriver
+        from agents.runtime.launcher import Progress, RowLog
+        from agents.runtime.metrics import MetricsWriter
+        from agents.runtime.run_directory import open_run
+
+        fresh = replica_config(self.config, self.replica, resume=False)
+        resume = bool(checkpoint.list_checkpoints(fresh.run_dir))
+        config = replica_config(self.config, self.replica, resume=resume)
+        failures: list[str] = []
+        with open_run(config) as run:
+            payload = run.take_payload()
+            driver = SerialDriver(config, run.run_dir, payload if resume else initial_payload(self.config))
+            if not resume:
+                driver.save()  # a replica restarted before its first periodic checkpoint resumes from here
+            gossip = Gossip(self.board, self.replica, self.gala, ray.get(self.board.join.remote(self.replica)),
+                            self.stop_event.is_set)
+            driver.learner.after_update = gossip
+            log = RowLog(MetricsWriter(run.run_dir, config=config), Progress(config, False), failures)
+
+            def logged(row: dict) -> None:
+                row.update(replica=self.replica, **gossip.metrics())
+                self.latest = row
+                log(row)
+
+            try:
+                driver.run(logged, stop=lambda: self.stop_event.is_set() or bool(failures))
+            finally:
+                log.close()
+                self.board.leave.remote(self.replica)
+        if failures:
+            raise RuntimeError(failures[0])
+        return self.latest
