@@ -17,12 +17,13 @@ a final checkpoint; --resume continues them).
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import sys
 
 from agents.gala.config import GalaConfig
-from agents.runtime.config import AGENTS, PRESETS, RunConfig, build_parser, fixed_changes, describe_changes, flag, \
-    validate
+from agents.runtime.config import (AGENTS, PRESETS, RunConfig, build_parser, describe_changes, fixed_changes, flag,
+                                   validate)
 from agents.runtime.signals import StopRequest
 
 GALA_FIELDS = tuple(f.name for f in dataclasses.fields(GalaConfig))
@@ -43,6 +44,8 @@ def resolve(args) -> tuple[RunConfig, GalaConfig]:
     """The run's two configs: a preset and the options given, or a resumed run's with the options given."""
     given_run = {k: getattr(args, k) for k in RUN_FIELDS if k != "agent" and getattr(args, k, None) is not None}
     given_gala = {k: getattr(args, k) for k in GALA_FIELDS if getattr(args, k) is not None}
+    if importlib.util.find_spec("ray") is None:
+        raise ValueError("GALA runs on Ray, which is not installed: pip install -e '.[ray]'")
     if given_run.get("runner", "serial") != "serial":
         raise ValueError("--runner: a GALA replica runs all its roles in its own Ray actor (the serial driver); "
                          "the replicas are the parallelism, --replica-cpus sizes them")

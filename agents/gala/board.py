@@ -4,8 +4,8 @@ sent to it and not yet taken, its round, and its newest message.
 It holds object references only (a few bytes each); the parameters themselves travel from the
 sender's object store to the receiver's, peer to peer. A newer message from the same sender
 replaces an untaken older one, so the board holds at most K * P + K references whatever the
-speeds. Replicas that finished, or died and are not back yet, are "away": their rounds bind
-nobody's staleness.
+speeds. Replicas not started yet, finished, or dead and not back yet are "away": their rounds
+bind nobody's staleness.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ class GossipBoard:
         self.inbox: list[dict] = [{} for _ in range(replicas)]  # receiver -> {sender: [ref]}
         self.rounds = [0] * replicas
         self.latest: list = [None] * replicas  # each replica's newest message ([ref]), for the consensus distance
-        self.away: set[int] = set()
+        self.away: set[int] = set(range(replicas))  # until each joins (a replica Ray has not placed binds nobody)
 
     def post(self, sender: int, round_: int, receivers: list[int], message: list) -> None:
         """``message`` is ``[ref]`` (a reference inside a list reaches the board unresolved)."""
@@ -33,8 +33,13 @@ class GossipBoard:
         """Every replica's round, and the replicas away."""
         return list(self.rounds), sorted(self.away)
 
-    def leave(self, replica: int) -> None:
+    def leave(self, replica: int, lost: bool = False) -> None:
+        """``lost``: its process died, and the objects it put died with it: its messages go too."""
         self.away.add(replica)
+        if lost:
+            self.latest[replica] = None
+            for inbox in self.inbox:
+                inbox.pop(replica, None)
 
     def join(self, replica: int) -> int:
         """A replica (re)joins; its round: its own, or the slowest present one's if that is ahead

@@ -80,6 +80,8 @@ class GalaSupervisor:
         self.running: dict[object, int] = {}  # train call -> replica
         self.final: dict[int, dict] = {}
         self.pids: dict[int, int] = {}
+        self.pid_calls: dict[object, int] = {}
+        self.created: dict[int, float] = {}  # replica -> when its actor was created (until it answers)
         self.restarts = 0
         self.failure: str | None = None
         self.stopping = False
@@ -107,10 +109,28 @@ class GalaSupervisor:
         handle = self.replica_class.options(**options).remote(self.config, self.gala, replica, self.board)
         self.handles[replica] = handle
         self.running[handle.train.remote()] = replica
-        try:
-            self.pids[replica] = self.ray.get(handle.pid.remote(), timeout=120)
-        except self.ray.exceptions.RayError:
-            self.pids.pop(replica, None)  # (its train call reports the loss)
+        self.pid_calls[handle.pid.remote()] = replica
+        self.created[replica] = time.monotonic()
+
+    def check_started(self) -> None:
+        """Record the pids of replicas that started; warn of one Ray has not placed for a minute."""
+        if self.pid_calls:
+            done, _ = self.ray.wait(list(self.pid_calls), num_returns=len(self.pid_calls), timeout=0)
+            for ref in done:
+                replica = self.pid_calls.pop(ref)
+                self.created.pop(replica, None)
+                try:
+                    self.pids[replica] = self.ray.get(ref)
+                except self.ray.exceptions.RayError:
+                    continue  # (its train call reports the loss)
+                self.write_pids()
+        for replica, since in list(self.created.items()):
+            if time.monotonic() - since > 60:
+                print(f"warning: replica {replica} has not started for 60 s: the cluster has no free "
+                      f"{self.gala.replica_cpus:g} CPU(s) for it (another job?)", file=sys.stderr)
+                del self.created[replica]
+
+    def write_pids(self) -> None:
         temp = os.path.join(self.run_dir, ".pids.json.partial")
         with open(temp, "w") as f:
             json.dump({f"replica-{i}": pid for i, pid in sorted(self.pids.items())}, f)
@@ -124,7 +144,7 @@ class GalaSupervisor:
             return
         except self.ray.exceptions.RayError as exc:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        self.ray.get(self.board.leave.remote(replica))
+        self.ray.get(self.board.leave.remote(replica, lost=True))
         try:
             self.ray.kill(self.handles[replica], no_restart=True)
         except self.ray.exceptions.RayError:
@@ -154,10 +174,15 @@ class GalaSupervisor:
         ray = self.ray
         rows = self.progress()
         rounds, away = ray.get(self.board.progress.remote())
-        latest = ray.get(self.board.snapshot.remote())
+        params = []
+        for message in ray.get(self.board.snapshot.remote()):
+            try:
+                params.append(None if message is None else ray.get(message[0], timeout=30))
+            except ray.exceptions.RayError:  # (its replica died since)
+                params.append(None)
         distances = [None] * self.gala.replicas
-        if all(m is not None for m in latest) and self.gala.replicas > 1:
-            distances = consensus_distances(ray.get([m[0] for m in latest]))
+        if all(p is not None for p in params) and self.gala.replicas > 1:
+            distances = consensus_distances(params)
         per = []
         for i in range(self.gala.replicas):
             r = rows.get(i) or {}
@@ -196,6 +221,7 @@ class GalaSupervisor:
                 done, _ = self.ray.wait(list(self.running), num_returns=1, timeout=0.2)
                 for ref in done:
                     self.ended(ref)
+                self.check_started()
                 if not self.stopping and (self.stop() or self.failure):
                     self.stopping = True
                     for i, handle in self.handles.items():

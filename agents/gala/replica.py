@@ -77,7 +77,12 @@ class Gossip:
             return {}
         self.wait_for_neighbours()
         messages = ray.get(self.board.take.remote(self.replica))
-        arrived = ray.get([message[0] for _, message in sorted(messages.items())])
+        arrived = []
+        for _, message in sorted(messages.items()):
+            try:
+                arrived.append(ray.get(message[0]))
+            except ray.exceptions.RayError:  # its sender died after posting (the object died with it)
+                pass
         self.skipped += len(arrived) < self.peers
         self.mixed += len(arrived)
         if arrived:

@@ -1,0 +1,99 @@
+"""GALA's graphs and mixing step against a numpy reference: every graph is regular, a
+synchronous round keeps the replicas' mean and contracts their spread, bad graphs are refused."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from agents.gala import graph
+from agents.gala.config import GalaConfig
+from agents.gala.mixing import consensus_distances, mix
+
+GRAPHS = [(t, k, p) for t in ("ring", "exponential", "full") for k in range(2, 9)
+          for p in range(1, k) if t != "full" or p == k - 1
+          if t != "exponential" or p <= len(graph.exponential_offsets(k))]
+
+
+@pytest.mark.parametrize("topology,replicas,peers", GRAPHS)
+def test_every_graph_is_regular_and_its_in_peers_are_the_senders(topology, replicas, peers):
+    for round_ in range(6):
+        outs = [graph.out_peers(topology, replicas, peers, i, round_) for i in range(replicas)]
+        ins = [graph.in_peers(topology, replicas, peers, i, round_) for i in range(replicas)]
+        for i in range(replicas):
+            assert len(set(outs[i])) == peers and i not in outs[i]
+            assert sorted(ins[i]) == sorted(j for j in range(replicas) if i in outs[j])
+        assert set(graph.neighbourhood(topology, replicas, peers, 0)) >= set(ins[0])
+
+
+def test_exponential_peers_rotate_through_every_offset():
+    seen = {tuple(graph.out_peers("exponential", 8, 1, 0, r)) for r in range(3)}
+    assert seen == {(1,), (2,), (4,)}
+
+
+def params(rng, replicas):
+    return [{"w": rng.normal(size=(3, 4)).astype(np.float32), "b": rng.normal(size=5).astype(np.float32)}
+            for _ in range(replicas)]
+
+
+def stack(replicas, name):
+    return np.stack([r[name].reshape(-1) for r in replicas]).astype(np.float64)
+
+
+@pytest.mark.parametrize("topology,replicas,peers", [("ring", 3, 2), ("ring", 5, 2), ("exponential", 8, 1),
+                                                     ("exponential", 6, 2), ("full", 4, 3), ("ring", 2, 1)])
+def test_a_synchronous_round_is_the_doubly_stochastic_matrix_and_keeps_the_mean(topology, replicas, peers):
+    rng = np.random.default_rng(0)
+    x = params(rng, replicas)
+    spread = [sum(d ** 2 for d in consensus_distances(x))]
+    for round_ in range(12):
+        w = np.zeros((replicas, replicas))
+        for i in range(replicas):
+            w[i, i] = 1.0 / (peers + 1)
+            for j in graph.in_peers(topology, replicas, peers, i, round_):
+                w[i, j] += 1.0 / (peers + 1)
+        assert np.allclose(w.sum(axis=0), 1) and np.allclose(w.sum(axis=1), 1)
+        new = [mix(x[i], [x[j] for j in graph.in_peers(topology, replicas, peers, i, round_)]) for i in range(replicas)]
+        for name in ("w", "b"):
+            assert np.allclose(stack(new, name), w @ stack(x, name), atol=1e-6)
+            assert np.allclose(stack(new, name).mean(axis=0), stack(x, name).mean(axis=0), atol=1e-6)
+        x = new
+        spread.append(sum(d ** 2 for d in consensus_distances(x)))
+        assert spread[-1] <= spread[-2] + 1e-9
+    assert spread[-1] < 1e-2 * spread[0]
+
+
+def test_mixing_with_no_message_changes_nothing_and_weights_are_uniform_over_what_arrived():
+    a, b, c = ({"w": np.full(2, v, dtype=np.float32)} for v in (0.0, 3.0, 6.0))
+    assert mix(a, []) is a
+    assert np.allclose(mix(a, [b])["w"], 1.5) and np.allclose(mix(a, [b, c])["w"], 3.0)
+    assert mix(a, [b])["w"].dtype == np.float32
+
+
+def test_consensus_distances_are_each_replicas_distance_to_the_mean():
+    rng = np.random.default_rng(1)
+    x = params(rng, 4)
+    flat = np.concatenate([stack(x, "w"), stack(x, "b")], axis=1)
+    expected = np.linalg.norm(flat - flat.mean(axis=0), axis=1)
+    assert np.allclose(consensus_distances(x), expected)
+
+
+@pytest.mark.parametrize("options,message", [
+    (dict(replicas=0), "--replicas must be >= 1"),
+    (dict(replicas=3, peers=3), "--peers must be between 0 and"),
+    (dict(topology="star"), "--topology must be one of"),
+    (dict(replicas=4, topology="full", peers=1), "--peers must be 3"),
+    (dict(replicas=4, topology="exponential", peers=3), "at most that"),
+    (dict(topology="none", peers=1), "--peers must be 0"),
+    (dict(max_stale=-1), "--max-stale"),
+    (dict(replica_cpus=0), "--replica-cpus"),
+])
+def test_bad_graphs_are_refused_naming_the_option(options, message):
+    with pytest.raises(ValueError, match=message):
+        GalaConfig(**options).validate()
+
+
+def test_default_peers_follow_the_topology():
+    assert [GalaConfig(replicas=5, topology=t).resolved_peers for t in ("ring", "exponential", "full", "none")] == \
+        [2, 1, 4, 0]
+    assert all(GalaConfig(replicas=1, topology=t).resolved_peers == 0 for t, in itertools.product(graph.TOPOLOGIES))
