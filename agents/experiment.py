@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from agents.gala.files import is_gala_run, read_gala_rows, replica_dirs
 from agents.runtime.config import AGENTS
 from agents.runtime.metrics import read_rows, stopped_solved
 
@@ -36,8 +37,14 @@ class Variant:
 
     label: str
     agent: str
-    total_env_steps: int
+    total_env_steps: int  # (GALA: over all its replicas, each trains its share)
     args: tuple[str, ...] = ()
+    replicas: int = 0  # K >= 1: a GALA run of K replicas (python -m agents.gala); 0: one learner
+
+    def command(self) -> tuple[str, ...]:
+        if self.replicas:
+            return (sys.executable, "-m", "agents.gala", "--agent", self.agent, "--replicas", str(self.replicas))
+        return (sys.executable, "-m", f"agents.{self.agent}")
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,16 @@ class Experiment:
 def _four_agents(steps: dict[str, int], args: dict[str, tuple[str, ...]] | None = None) -> tuple[Variant, ...]:
     args = args or {}
     return tuple(Variant(agent, agent, steps[agent], args.get(agent, ())) for agent in AGENTS)
+
+
+def _gala(agent: str, steps: int) -> tuple[Variant, ...]:
+    """One learner with 4 actors x 8 envs against GALA with 2 and 4 replicas sharing as many actors
+    (a learner batch: one trajectory of each of its replica's envs)."""
+    single = Variant(agent, agent, steps, ("--num-actors", "4", "--envs-per-actor", "8", "--batch-size", "32"))
+    return single, *(Variant(f"{agent}-gala-k{k}", agent, steps, ("--num-actors", str(4 // k), "--envs-per-actor", "8",
+                                                                    "--batch-size", str(32 // k), "--replica-cpus",
+                                                                    str(2 / k), "--topology", "exponential"), k)
+                     for k in (2, 4))
 
 
 SOLVED = ("--stop-success-rate", "0.95")  # I-Maze 9x9 runs end once solved: the steps after tell nothing new
@@ -82,6 +99,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         "value-distill", "Fig. 6 left: ALD on I-Maze 9x9 with value distillation (alpha_V 0.1) and without (0)",
         "MemoryEnvs/IMaze-9x9-v0",
         tuple(Variant(f"ald-alphav{a}", "ald", 8_000_000, ("--alpha-v", str(a))) for a in ("0.1", "0")),
+        args=SOLVED),
+    Experiment(
+        "gala-imaze9", "GALA: 2 and 4 gossiping replicas against one learner with as many actors (LSTM, ALD), "
+        "I-Maze 9x9", "MemoryEnvs/IMaze-9x9-v0", (*_gala("lstm", 12_000_000), *_gala("ald", 8_000_000)),
         args=SOLVED),
 )}
 
@@ -116,16 +137,36 @@ def plan(experiment: Experiment, runs_dir: str, seeds=None, only=None, budget_sc
             name = f"{v.label}-s{seed}"
             run_dir = os.path.join(root, name)
             steps = max(1, int(round(v.total_env_steps * budget_scale)))
-            command = (sys.executable, "-m", f"agents.{v.agent}", "--env-id", experiment.env_id,
+            if v.replicas:
+                steps = -(-steps // v.replicas)
+            command = (*v.command(), "--env-id", experiment.env_id,
                        *experiment.args, *v.args, "--seed", str(seed), "--total-env-steps", str(steps),
                        "--runs-dir", root, "--name", name, *extra)
             runs.append(Run(experiment.name, v, seed, run_dir, steps, command))
     return runs
 
 
+def gala_state(run_dir: str, total_env_steps: int) -> str:
+    """:func:`run_state` of a GALA run (``total_env_steps``: each replica's)."""
+    states = {run_state(d, total_env_steps) for d in replica_dirs(run_dir)}
+    if states <= {"new"}:
+        return "new"
+    rows = read_gala_rows(run_dir)
+    return "done" if states == {"done"} and rows and rows[-1].get("final") else "resume"
+
+
+def last_row(run_dir: str) -> dict:
+    """The newest row of a run (a GALA run's own, summed over its replicas)."""
+    if is_gala_run(run_dir):
+        return (read_gala_rows(run_dir) or [{}])[-1]
+    return (read_rows(run_dir) or [{}])[-1]
+
+
 def run_state(run_dir: str, total_env_steps: int) -> str:
     """``new`` (nothing there), ``done`` (ended at its budget or its ``--stop-success-rate``) or
     ``resume`` (stopped early)."""
+    if is_gala_run(run_dir):
+        return gala_state(run_dir, total_env_steps)
     if not os.path.exists(os.path.join(run_dir, "config.json")):
         return "new"
     from agents.runtime import checkpoint
@@ -148,7 +189,8 @@ def command_for(run: Run) -> list[str]:
         return [*run.command, "--resume", run.run_dir]
     from agents.runtime.run_directory import holds_run
 
-    if holds_run(run.run_dir):  # stopped before its first checkpoint: moved aside, started anew
+    if holds_run(run.run_dir) or is_gala_run(run.run_dir):
+        # stopped before its first checkpoint: moved aside, started anew
         return [*run.command, "--overwrite"]
     return list(run.command)
 
@@ -186,7 +228,7 @@ def execute(runs: list[Run], jobs: int = 1, log=print) -> int:
                     continue
                 active.remove(item)
                 logfile.close()
-                last = (read_rows(run.run_dir) or [{}])[-1]
+                last = last_row(run.run_dir)
                 success = last.get("success_rate")
                 status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode}, see {logfile.name})"
                 failed += proc.returncode != 0
@@ -235,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{e.name}: {e.description}\n  env {e.env_id}, seeds {list(e.seeds)}")
             for v in e.variants:
                 options = " ".join(v.args)
-                print(f"    {v.label:14s} python -m agents.{v.agent} {options} ({v.total_env_steps:,} env steps)")
+                print(f"    {v.label:14s} python {' '.join(v.command()[1:])} {options} ({v.total_env_steps:,} env steps)")
         return 0 if args.list else 2
     if args.name not in EXPERIMENTS:
         parser.error(f"unknown experiment {args.name!r}; choose from {sorted(EXPERIMENTS)}")
@@ -249,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     if extra:  # unknown options go to every run: check them once, before hours of runs start
         from agents.runtime.cli import resolve
 
-        resolve(runs[0].variant.agent, "", list(runs[0].command[3:]))
+        single = [r for r in runs if not r.variant.replicas]
+        if single:
+            resolve(single[0].variant.agent, "", list(single[0].command[3:]))
     if args.dry_run:
         for run in runs:
             print(" ".join(command_for(run)[1:]))

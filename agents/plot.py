@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents.gala.files import GALA_FILE, is_gala_run, read_gala_rows, replica_dirs
 from agents.runtime.metrics import read_rows, stopped_solved
 
 THRESHOLD = 0.95
@@ -61,15 +62,20 @@ class RunCurve:
     stopped_solved: bool = False  # ended by its --stop-success-rate
 
 
+def is_run(path: str) -> bool:
+    """A run directory (``config.json``) or a GALA run directory (``gala.json``: one curve, its
+    replicas' env steps summed and their success rates averaged)."""
+    return os.path.exists(os.path.join(path, "config.json")) or is_gala_run(path)
+
+
 def find_runs(paths: list[str]) -> list[str]:
-    """Run directories named by ``paths`` (themselves, or their children holding a config.json)."""
+    """Run directories named by ``paths`` (themselves, or their children that are runs)."""
     found = []
     for path in paths:
-        if os.path.exists(os.path.join(path, "config.json")):
+        if is_run(path):
             found.append(path)
         elif os.path.isdir(path):
-            found += sorted(os.path.join(path, d) for d in os.listdir(path)
-                            if os.path.exists(os.path.join(path, d, "config.json")))
+            found += sorted(os.path.join(path, d) for d in os.listdir(path) if is_run(os.path.join(path, d)))
         else:
             raise FileNotFoundError(f"{path!r} does not exist")
     if not found:
@@ -78,15 +84,23 @@ def find_runs(paths: list[str]) -> list[str]:
 
 
 def load_run(path: str) -> RunCurve:
-    with open(os.path.join(path, "config.json")) as f:
-        config = json.load(f)
+    gala = is_gala_run(path)
+    if gala:
+        with open(os.path.join(path, GALA_FILE)) as f:
+            spec = json.load(f)
+        replicas = int(spec["gala"]["replicas"])
+        config = {**spec["run"], "total_env_steps": int(spec["run"]["total_env_steps"]) * replicas}
+        rows = read_gala_rows(path)
+    else:
+        with open(os.path.join(path, "config.json")) as f:
+            config = json.load(f)
+        rows = read_rows(path)
     name = config.get("name") or os.path.basename(os.path.normpath(path))
     env_id = config.get("env_id", "?")
     label = _SEED_SUFFIX.sub("", name)
     env_suffix = "-" + env_id.split("/")[-1]
     if label.endswith(env_suffix) and len(label) > len(env_suffix):  # the default name <agent>-<env>-s<seed>
         label = label[:-len(env_suffix)]
-    rows = read_rows(path)
     nan = float("nan")
 
     def col(key):
@@ -99,7 +113,9 @@ def load_run(path: str) -> RunCurve:
                     agent=config.get("agent", "?"), env_id=env_id,
                     total_env_steps=int(config.get("total_env_steps", 0)), env_steps=col("env_steps"),
                     wall_clock=wall, success=col("success_rate"), episode_return=col("episode_return"),
-                    episodes=col("episodes"), rates=rates, stopped_solved=stopped_solved(config, rows))
+                    episodes=col("episodes"), rates=rates,
+                    stopped_solved=all(stopped_solved(config, read_rows(d)) for d in replica_dirs(path))
+                    if gala else stopped_solved(config, rows))
 
 
 def time_to(run: RunCurve, threshold: float = THRESHOLD) -> tuple[float | None, float | None]:

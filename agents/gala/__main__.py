@@ -50,7 +50,7 @@ def resolve(args) -> tuple[RunConfig, GalaConfig]:
         raise ValueError("--runner: a GALA replica runs all its roles in its own Ray actor (the serial driver); "
                          "the replicas are the parallelism, --replica-cpus sizes them")
     if args.resume:
-        from agents.gala.driver import saved
+        from agents.gala.files import saved
 
         if args.overwrite:
             raise ValueError("--overwrite starts a run anew and --resume continues one: give only one")

@@ -15,28 +15,12 @@ import sys
 import time
 
 from agents.gala.board import GossipBoard
+from agents.gala.files import GALA_FILE, ROWS_FILE, read_gala_rows
 from agents.gala.mixing import consensus_distances
 from agents.gala.replica import Replica
 from agents.runtime.faults import fault_environment
 from agents.runtime.run_directory import RunError, RunLock, replaced_path
 
-GALA_FILE = "gala.json"
-ROWS_FILE = "gala.jsonl"
-
-
-def saved(run_dir: str) -> dict:
-    """A GALA run directory's ``gala.json``: ``{"run": RunConfig fields, "gala": GalaConfig fields}``."""
-    path = os.path.join(run_dir, GALA_FILE)
-    if not os.path.isfile(path):
-        raise ValueError(f"--resume {run_dir!r}: no {GALA_FILE} there (not a GALA run directory)")
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--resume: cannot read {path} ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("run"), dict) or not isinstance(data.get("gala"), dict):
-        raise ValueError(f"--resume: {path} is not a GALA config (it needs 'run' and 'gala' objects)")
-    return data
 
 
 def open_gala_dir(config, gala, overwrite: bool) -> tuple[str, RunLock]:
@@ -89,16 +73,8 @@ class GalaSupervisor:
         self.wall_before = self.previous_wall_clock()
 
     def previous_wall_clock(self) -> float:
-        path = os.path.join(self.run_dir, ROWS_FILE)
-        last = 0.0
-        if os.path.isfile(path):
-            with open(path) as f:
-                for line in f:
-                    try:
-                        last = float(json.loads(line)["wall_clock_s"])
-                    except (ValueError, KeyError, TypeError):
-                        continue
-        return last
+        rows = read_gala_rows(self.run_dir)
+        return float(rows[-1]["wall_clock_s"]) if rows else 0.0
 
     def start(self, replica: int) -> None:
         options = dict(num_cpus=self.gala.replica_cpus, max_restarts=0, max_concurrency=4,
@@ -187,13 +163,15 @@ class GalaSupervisor:
         for i in range(self.gala.replicas):
             r = rows.get(i) or {}
             per.append({"replica": i, "env_steps": r.get("env_steps", 0), "learner_steps": r.get("learner_steps", 0),
-                        "success_rate": r.get("success_rate"), "env_sps": r.get("env_sps"),
+                        "episodes": r.get("episodes", 0), "success_rate": r.get("success_rate"),
+                        "env_sps": None if r.get("final") and not final else r.get("env_sps"),  # (a finished one steps no env)
                         "gossip_rounds": rounds[i], "gossip_skipped": r.get("gossip_skipped", 0),
                         "gossip_wait_s": r.get("gossip_wait_s", 0.0), "consensus_distance": distances[i]})
         present = [d for d in distances if d is not None]
         return {
             "wall_clock_s": round(self.wall_before + time.monotonic() - self.start_time, 3),
             "env_steps": sum(p["env_steps"] for p in per), "learner_steps": sum(p["learner_steps"] for p in per),
+            "episodes": sum(p["episodes"] for p in per),
             "env_sps": sum(p["env_sps"] or 0.0 for p in per), "success_rate": _mean(p["success_rate"] for p in per),
             "consensus_distance": _mean(present), "consensus_distance_max": max(present) if present else None,
             "gossip_rounds": rounds, "replicas_away": away, "replica_restarts": self.restarts,

@@ -24,13 +24,26 @@ def test_every_experiment_plans_valid_commands(tmp_path):
         assert len(runs) == len(e.variants) * len(e.seeds)
         assert len({r.run_dir for r in runs}) == len(runs)
         for r in runs[: len(e.variants)]:
-            config = resolve(r.variant.agent, "", list(r.command[3:]))  # exits 2 on a bad option
+            if r.variant.replicas:  # a GALA run: python -m agents.gala --agent ... (its budget is per replica)
+                from agents.gala.__main__ import parser, resolve as resolve_gala
+                from agents.runtime.config import validate
+
+                assert r.command[1:3] == ("-m", "agents.gala")
+                config, gala = resolve_gala(parser().parse_args(list(r.command[3:])))
+                gala.validate()
+                validate(config)
+                assert gala.replicas == r.variant.replicas and config.agent == r.variant.agent
+                assert config.total_env_steps * gala.replicas == r.variant.total_env_steps
+            else:
+                config = resolve(r.variant.agent, "", list(r.command[3:]))  # exits 2 on a bad option
+                assert config.total_env_steps == r.variant.total_env_steps
             assert config.env_id == e.env_id and config.run_dir == r.run_dir
-            assert config.total_env_steps == r.variant.total_env_steps
 
 
 def test_required_experiments_exist():
-    assert {"imaze9", "imaze15", "metafetch", "dprl", "value-distill"} <= set(ex.EXPERIMENTS)
+    assert {"imaze9", "imaze15", "metafetch", "dprl", "value-distill", "gala-imaze9"} <= set(ex.EXPERIMENTS)
+    gala = ex.EXPERIMENTS["gala-imaze9"].variants
+    assert {(v.agent, v.replicas) for v in gala} == {(a, k) for a in ("lstm", "ald") for k in (0, 2, 4)}
     assert {v.agent for v in ex.EXPERIMENTS["imaze9"].variants} == {"ald", "lstm", "gtrxl", "asymm_ac"}
 
 

@@ -73,6 +73,12 @@ def test_gossip_keeps_the_replicas_in_a_ball_that_grows_without_it(cluster, tmp_
         for i in range(3):
             payload, _ = checkpoint.load_latest(str(tmp_path / topology / f"replica-{i}"))
             assert payload["counters"]["env_steps"] == replica_rows(tmp_path, topology, i)[-1]["env_steps"]
+    from agents.experiment import run_state
+    from agents.plot import load_run
+
+    curve = load_run(str(tmp_path / "ring"))  # one curve: the replicas' env steps summed
+    assert curve.total_env_steps == 24000 and curve.env_steps[-1] >= 24000 and curve.label == "ring"
+    assert run_state(str(tmp_path / "ring"), 8000) == "done" and run_state(str(tmp_path / "ring"), 9000) == "resume"
     ring, none = final["ring"], final["none"]
     assert ring["peers"] == 2 and none["peers"] == 0
     assert all(r["gossip_rounds"] >= 100 and r["gossip_skipped"] <= r["gossip_rounds"] for r in ring["replicas"])
