@@ -2,16 +2,18 @@
 
 K replicas of a single-learner system (each with its own actors, and for ALD its runner, replay
 and distillers) train asynchronously; after every learner update a replica mixes its learner
-parameters with its peers' latest messages, x_i <- (x_i + sum of messages) / (1 + messages),
-waiting only once a neighbour is --max-stale rounds behind. Every single-learner option applies
-to each replica (its budget, actors, seed + i).
+parameters with the messages of that round's peers that arrived, x_i <- (x_i + sum of messages)
+/ (1 + messages), waiting only while a neighbour is more than --max-stale rounds behind. Every
+single-learner option applies to each replica (its budget, actors, seed + i), but those of the
+other drivers (--runner, --actor-cpus, --learner-gpus, --max-in-flight, --max-actor-restarts),
+which are refused; replicas learn on the CPU.
 
     python -m agents.gala --agent lstm --replicas 4 --topology exponential
     python -m agents.gala --agent ald --replicas 2 --num-actors 1 --total-env-steps 2000000
     python -m agents.gala --resume runs/gala-lstm-IMaze-9x9-v0-k4-s0
 
-Exit status: 0 done, 1 failed, 2 refused before starting, 130 interrupted (every replica wrote
-a final checkpoint; --resume continues them).
+Exit status: 0 done, 1 failed (also: a replica that crashed while stopping), 2 refused before
+starting, 130 interrupted (every replica wrote a final checkpoint; --resume continues them).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from agents.runtime.config import (AGENTS, PRESETS, RunConfig, build_parser, des
                                    validate)
 from agents.runtime.signals import StopRequest
 
+NOT_FOR_REPLICAS = ("actor_cpus", "learner_gpus", "max_in_flight", "max_actor_restarts")
+"""Options of the other drivers, refused: a replica runs the serial driver (its actors never restart;
+a crashed replica does, ``--max-replica-restarts``)."""
 GALA_FIELDS = tuple(f.name for f in dataclasses.fields(GalaConfig))
 RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunConfig))
 
@@ -49,6 +54,12 @@ def resolve(args) -> tuple[RunConfig, GalaConfig]:
     if given_run.get("runner", "serial") != "serial":
         raise ValueError("--runner: a GALA replica runs all its roles in its own Ray actor (the serial driver); "
                          "the replicas are the parallelism, --replica-cpus sizes them")
+    ignored = sorted(set(given_run) & set(NOT_FOR_REPLICAS))
+    if ignored:
+        raise ValueError(f"{', '.join(flag(k) for k in ignored)}: not for GALA replicas (they run the serial driver, "
+                         f"whose actors live in the replica's process; --replica-cpus sizes a replica)")
+    if given_run.get("device", "cpu") not in ("cpu", "auto"):
+        raise ValueError("--device: GALA replicas learn on the CPU (no GPU is reserved for them)")
     if args.resume:
         from agents.gala.files import saved
 
@@ -57,8 +68,13 @@ def resolve(args) -> tuple[RunConfig, GalaConfig]:
         data = saved(args.resume)
         if args.agent and args.agent != data["run"].get("agent"):
             raise ValueError(f"--resume {args.resume!r} is a {data['run'].get('agent')!r} GALA run, not {args.agent!r}")
-        for key in ("name", "runs_dir"):
-            given_run.pop(key, None)
+        moved = [flag(k) for k in ("name", "runs_dir") if k in given_run]
+        if moved:
+            raise ValueError(f"--resume {args.resume!r} continues that run in place; {'/'.join(moved)} cannot "
+                             f"name another directory")
+        if args.preset:
+            print(f"note: --preset {args.preset} is ignored on --resume: a resumed run keeps its own settings",
+                  file=sys.stderr)
         merged = {**data["run"], **given_run, "resume": args.resume}
         refused = fixed_changes(data["run"], merged)
         if refused:
@@ -102,9 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         except RunError as exc:
             print(f"python -m agents.gala: error: {exc}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
-            print("interrupted before the run started", file=sys.stderr)
-            return 130
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ class GalaConfig:
     topology: str = _f("exponential", "gossip graph: ring | exponential (peers rotate) | full | none (no gossip)", str)
     peers: int = _f(-1, "P: peers each replica sends to per round (-1 = the topology's default: ring 2, "
                         "exponential 1, full K-1, none 0)", int)
-    max_stale: int = _f(4, "a replica waits once a neighbour is this many gossip rounds behind (bounded staleness)",
+    max_stale: int = _f(4, "a replica waits while a neighbour is more than this many gossip rounds behind (bounded staleness)",
                         int)
     replica_cpus: float = _f(1.0, "Ray CPUs per replica (its actors and learner run in its process)", float)
     max_replica_restarts: int = _f(3, "replica crashes the run survives (each replica resumes from its last "

@@ -24,16 +24,9 @@ from agents.runtime.run_directory import RunError, RunLock, replaced_path
 
 
 def open_gala_dir(config, gala, overwrite: bool) -> tuple[str, RunLock]:
-    """The run directory, locked for this supervisor; a new run refuses one that holds a run."""
+    """The run directory, locked for this supervisor; a new run refuses one that holds a run
+    (``overwrite`` moves it aside, under its lock, as ``open_run`` does)."""
     run_dir = config.run_dir
-    if not config.resume and os.path.exists(os.path.join(run_dir, GALA_FILE)):
-        if not overwrite:
-            raise RunError(f"{run_dir} already holds a GALA run; continue it with --resume {run_dir}, choose "
-                           f"another --name, or --overwrite")
-        target = replaced_path(run_dir)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.rename(run_dir, target)
-        print(f"the old run was moved to {target}", file=sys.stderr)
     try:
         os.makedirs(run_dir, exist_ok=True)
     except OSError as exc:
@@ -41,6 +34,22 @@ def open_gala_dir(config, gala, overwrite: bool) -> tuple[str, RunLock]:
     lock = RunLock(run_dir)
     if not lock.try_acquire("gala"):
         raise RunError(f"{run_dir} is in use by another GALA run")
+    if not config.resume and os.path.exists(os.path.join(run_dir, GALA_FILE)):
+        if not overwrite:
+            lock.release()
+            raise RunError(f"{run_dir} already holds a GALA run; continue it with --resume {run_dir}, choose "
+                           f"another --name, or --overwrite")
+        target = replaced_path(run_dir)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.rename(run_dir, target)  # (its lock moves with it, held until the new directory's is ours)
+        os.makedirs(run_dir)
+        old, lock = lock, RunLock(run_dir)
+        try:
+            if not lock.try_acquire("gala"):
+                raise RunError(f"{run_dir} is in use by another GALA run")
+        finally:
+            old.release()
+        print(f"the old run was moved to {target}", file=sys.stderr)
     temp = os.path.join(run_dir, f".{GALA_FILE}.partial")
     with open(temp, "w") as f:
         json.dump({"run": {**config.to_dict(), "resume": ""}, "gala": gala.to_dict()}, f, indent=2)
@@ -68,6 +77,7 @@ class GalaSupervisor:
         self.created: dict[int, float] = {}  # replica -> when its actor was created (until it answers)
         self.restarts = 0
         self.failure: str | None = None
+        self.lost_in_stop: list[str] = []
         self.stopping = False
         self.start_time = time.monotonic()
         self.wall_before = self.previous_wall_clock()
@@ -126,6 +136,9 @@ class GalaSupervisor:
         except self.ray.exceptions.RayError:
             pass
         if self.stopping:
+            if replica in self.pids:  # (one never placed had nothing to save)
+                self.lost_in_stop.append(f"replica {replica} failed while stopping ({reason}): it wrote no final "
+                                         f"checkpoint; --resume continues it from its last periodic one")
             return
         self.restarts += 1
         if self.restarts > self.gala.max_replica_restarts:
@@ -141,7 +154,7 @@ class GalaSupervisor:
         rows = dict(self.final)
         for i, call in calls.items():
             try:
-                rows[i] = self.ray.get(call, timeout=10)
+                rows[i] = self.ray.get(call, timeout=2)
             except self.ray.exceptions.RayError:
                 rows[i] = None
         return rows
@@ -153,12 +166,17 @@ class GalaSupervisor:
         params = []
         for message in ray.get(self.board.snapshot.remote()):
             try:
-                params.append(None if message is None else ray.get(message[0], timeout=30))
+                params.append(None if message is None else ray.get(message[0], timeout=5))
             except ray.exceptions.RayError:  # (its replica died since)
                 params.append(None)
         distances = [None] * self.gala.replicas
-        if all(p is not None for p in params) and self.gala.replicas > 1:
-            distances = consensus_distances(params)
+        have = [i for i, p in enumerate(params) if p is not None]
+        training = [i for i in have if i not in away]
+        if len(training) > 1 and not final:  # the ball of the replicas training now (a finished one is frozen)
+            have = training
+        if len(have) > 1:  # (over the replicas with a message: one restarting has none for a moment)
+            for i, d in zip(have, consensus_distances([params[i] for i in have])):
+                distances[i] = d
         per = []
         for i in range(self.gala.replicas):
             r = rows.get(i) or {}
@@ -166,6 +184,7 @@ class GalaSupervisor:
                         "episodes": r.get("episodes", 0), "success_rate": r.get("success_rate"),
                         "env_sps": None if r.get("final") and not final else r.get("env_sps"),  # (a finished one steps no env)
                         "gossip_rounds": rounds[i], "gossip_skipped": r.get("gossip_skipped", 0),
+                        "gossip_messages": r.get("gossip_messages", 0),
                         "gossip_wait_s": r.get("gossip_wait_s", 0.0), "consensus_distance": distances[i]})
         present = [d for d in distances if d is not None]
         return {
@@ -203,8 +222,12 @@ class GalaSupervisor:
                 if not self.stopping and (self.stop() or self.failure):
                     self.stopping = True
                     for i, handle in self.handles.items():
-                        if i not in self.final:
+                        if i in self.final:
+                            continue
+                        if i in self.pids:
                             handle.stop.remote()
+                        else:  # never placed (no free CPUs): nothing to save, and it would never answer
+                            self.ray.kill(handle, no_restart=True)
                 if time.monotonic() - last >= self.config.log_seconds and self.running:
                     self.write(self.row())
                     last = time.monotonic()
@@ -216,12 +239,16 @@ class GalaSupervisor:
                     self.ray.kill(handle, no_restart=True)
                 except self.ray.exceptions.RayError:
                     pass
-            self.ray.kill(self.board, no_restart=True)
+            try:
+                self.ray.kill(self.board, no_restart=True)
+            except self.ray.exceptions.RayError:
+                pass
         success = "-" if row["success_rate"] is None else f"{row['success_rate']:.2f}"
         print(f"gala {self.config.agent}: {row['env_steps']:,} env steps over {self.gala.replicas} replicas, success "
               f"rate {success}, consensus distance {row['consensus_distance']}; run directory {self.run_dir}")
-        if self.failure:
-            print(f"error: {self.failure}", file=sys.stderr)
+        for i, message in enumerate([self.failure, *self.lost_in_stop] if self.failure else self.lost_in_stop):
+            print(f"{'error' if i == 0 else 'also'}: {message}", file=sys.stderr)
+        if self.failure or self.lost_in_stop:
             return 1
         if self.stop():
             print(f"interrupted: --resume {self.run_dir} continues every replica from its final checkpoint",
@@ -244,6 +271,10 @@ def run_gala(config, gala, overwrite: bool, signalled) -> int:
         if needed > cpus + 1e-9:
             raise RunError(f"--replicas {gala.replicas} x --replica-cpus {gala.replica_cpus:g} needs {needed:g} CPUs; "
                            f"the Ray cluster has {cpus:g}")
+        largest = max((n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["Alive"]), default=0.0)
+        if gala.replica_cpus > largest + 1e-9:
+            raise RunError(f"--replica-cpus {gala.replica_cpus:g}: no node of the Ray cluster has that many CPUs "
+                           f"(the largest has {largest:g})")
         if signalled():
             print("interrupted before the run started", file=sys.stderr)
             return 130

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 import threading
 import time
 
@@ -25,9 +26,9 @@ from agents.runtime.faults import injected_delay
 
 def replica_config(config, replica: int, resume: bool):
     """Replica ``replica``'s single-learner config: the GALA run's options, its own run
-    directory and seed, the serial driver, no progress bar."""
+    directory and seed, the serial driver on the CPU, no progress bar."""
     config = dataclasses.replace(config, runs_dir=config.run_dir, name=f"replica-{replica}",
-                                 seed=config.seed + replica, runner="serial", progress=False, resume="")
+                                 seed=config.seed + replica, runner="serial", progress=False, resume="", device="cpu")
     return dataclasses.replace(config, resume=config.run_dir) if resume else config
 
 
@@ -42,8 +43,10 @@ def initial_payload(config) -> dict:
 
 
 def gossiped(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """What gossip mixes: the learner model's floating-point parameters and buffers (PopArt's
-    statistics among them). The optimizer's moments and V-MPO's multipliers stay each replica's."""
+    """What gossip mixes: the learner model's floating-point parameters and buffers. The
+    optimizer's moments and V-MPO's multipliers stay each replica's. PopArt's statistics and the
+    head's weights are averaged each on its own, which is exact only where the replicas' sigmas
+    agree (close replicas: close sigmas; the next update re-derives sigma from the mixed moments)."""
     return {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
 
 
@@ -76,7 +79,8 @@ class Gossip:
         if not self.peers:  # (posted all the same: the consensus distance is measured without gossip too)
             return {}
         self.wait_for_neighbours()
-        messages = ray.get(self.board.take.remote(self.replica))
+        senders = graph.in_peers(g.topology, g.replicas, self.peers, self.replica, self.round)
+        messages = ray.get(self.board.take.remote(self.replica, senders))
         arrived = []
         for _, message in sorted(messages.items()):
             try:
@@ -93,12 +97,18 @@ class Gossip:
 
     def wait_for_neighbours(self) -> None:
         """Bounded staleness: block while a present neighbour is more than ``max_stale`` rounds behind."""
-        start = time.monotonic()
+        start, pause, warned = time.monotonic(), 0.005, False
         while not self.stopped():
             rounds, away = self.ray.get(self.board.progress.remote())
-            if all(rounds[j] >= self.round - self.gala.max_stale for j in self.neighbours if j not in away):
+            behind = [j for j in self.neighbours if j not in away and rounds[j] < self.round - self.gala.max_stale]
+            if not behind:
                 break
-            time.sleep(0.01)
+            if not warned and time.monotonic() - start > 60:
+                print(f"warning: replica {self.replica} has waited 60 s for replica(s) {behind}, more than "
+                      f"{self.gala.max_stale} rounds behind (alive, not progressing?)", file=sys.stderr)
+                warned = True
+            time.sleep(pause)
+            pause = min(2 * pause, 0.1)
         self.wait_s += time.monotonic() - start
 
     def metrics(self) -> dict:
@@ -144,8 +154,10 @@ class Replica:
             driver = SerialDriver(config, run.run_dir, payload if resume else initial_payload(self.config))
             if not resume:
                 driver.save()  # a replica restarted before its first periodic checkpoint resumes from here
-            gossip = Gossip(self.board, self.replica, self.gala, ray.get(self.board.join.remote(self.replica)),
-                            self.stop_event.is_set)
+            neighbours = graph.neighbourhood(self.gala.topology, self.gala.replicas, self.gala.resolved_peers,
+                                             self.replica)
+            gossip = Gossip(self.board, self.replica, self.gala,
+                            ray.get(self.board.join.remote(self.replica, neighbours)), self.stop_event.is_set)
             driver.learner.after_update = gossip
             log = RowLog(MetricsWriter(run.run_dir, config=config), Progress(config, False), failures)
 

@@ -3,7 +3,8 @@ recovery path that a user's crash takes is the one under test.
 
 ``AGENTS_FAULTS`` holds comma-separated entries: ``actor-<i>:<n>`` makes actor i's first
 process (not its restarts) raise a RuntimeError before its ``n``-th rollout (``n`` counts from
-0); ``learner:sleep=<s>`` makes every learner step take ``s`` seconds longer (a slow learner).
+0); ``learner:sleep=<s>`` makes every learner step take ``s`` seconds longer (a slow learner),
+``replica-<i>:sleep=<s>`` every gossip round of GALA replica i (a slow replica).
 Unset in normal runs, where :func:`injected_fault` and :func:`injected_delay` are always None.
 The Ray driver passes the variable on to its workers on every node (:func:`fault_environment`).
 """

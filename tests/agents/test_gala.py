@@ -80,37 +80,39 @@ def test_gossip_keeps_the_replicas_in_a_ball_that_grows_without_it(cluster, tmp_
     assert curve.total_env_steps == 24000 and curve.env_steps[-1] >= 24000 and curve.label == "ring"
     assert run_state(str(tmp_path / "ring"), 8000) == "done" and run_state(str(tmp_path / "ring"), 9000) == "resume"
     ring, none = final["ring"], final["none"]
+    spread = [r["consensus_distance"] for r in gala_rows(tmp_path, "none") if r["consensus_distance"] is not None]
+    assert spread[-1] > spread[0], spread  # without gossip the replicas drift apart
     assert ring["peers"] == 2 and none["peers"] == 0
     assert all(r["gossip_rounds"] >= 100 and r["gossip_skipped"] <= r["gossip_rounds"] for r in ring["replicas"])
-    # measured (see the note of the GALA issue): about 0.02 with gossip, 0.67 without
-    assert ring["consensus_distance_max"] < 0.25 * none["consensus_distance"], (ring, none)
-    assert max(r["consensus_distance_max"] for r in gala_rows(tmp_path, "ring")
-               if r["consensus_distance_max"] is not None) < 0.25 * none["consensus_distance"]
+    # while all three train: about 0.02 with gossip; 0.67 at the end without (measured, see the README)
+    together = [r["consensus_distance_max"] for r in gala_rows(tmp_path, "ring")
+                if not r["replicas_away"] and r["consensus_distance_max"] is not None]
+    assert together and max(together) < 0.25 * none["consensus_distance"], (together, none)
     assert wait_for(lambda: not live_actors(), 30)
 
 
 def test_a_slow_replica_holds_the_others_back_by_at_most_max_stale_rounds(cluster, tmp_path):
-    """Replica 2 sleeps 0.25 s per learner step: replicas 0 and 1 (its ring neighbours) run ahead of
-    it, up to --max-stale rounds and no further, while it is present."""
+    """Replica 2 sleeps 0.25 s per learner step: on a ring of 4 (P = 2, not a complete graph) its
+    neighbours 1 and 3 run ahead of it up to --max-stale rounds and no further, while it is present."""
     max_stale = 3
-    process = gala(tmp_path, cluster, "slow", "--agent", "lstm", "--replicas", "3", "--topology", "ring",
+    process = gala(tmp_path, cluster, "slow", "--agent", "lstm", "--replicas", "4", "--topology", "ring",
                    "--max-stale", str(max_stale), "--total-env-steps", "3200", "--log-seconds", "0.3",
                    env={"AGENTS_FAULTS": "replica-2:sleep=0.25"})
     code, _, err = stop(process, None, timeout=240)
     assert code == 0, err[-3000:]
     rows = gala_rows(tmp_path, "slow")
-    gaps = [max(r["gossip_rounds"][:2]) - r["gossip_rounds"][2] for r in rows if 2 not in r["replicas_away"]
-            and not r["replicas_away"] and r["gossip_rounds"][2] > 0]
+    gaps = [max(r["gossip_rounds"][1], r["gossip_rounds"][3]) - r["gossip_rounds"][2] for r in rows
+            if not r["replicas_away"] and r["gossip_rounds"][2] > 0]
     assert gaps and max(gaps) <= max_stale + 1, gaps
     assert max(gaps) >= max_stale - 1, gaps  # they did run ahead (no lockstep)
-    fast = rows[-1]["replicas"][:2]
-    assert all(r["gossip_wait_s"] > 0 for r in fast), rows[-1]
-    assert rows[-1]["replicas"][2]["gossip_wait_s"] < min(r["gossip_wait_s"] for r in fast), rows[-1]
+    neighbours = [rows[-1]["replicas"][i] for i in (1, 3)]
+    assert all(r["gossip_wait_s"] > 0 for r in neighbours), rows[-1]
+    assert rows[-1]["replicas"][2]["gossip_wait_s"] < min(r["gossip_wait_s"] for r in neighbours), rows[-1]
 
 
 def test_a_killed_replica_resumes_from_its_checkpoint_and_rejoins(cluster, tmp_path):
     process = gala(tmp_path, cluster, "kill", "--agent", "lstm", "--replicas", "2", "--topology", "ring",
-                   "--total-env-steps", "24000", "--log-seconds", "0.5", "--checkpoint-minutes", "0.02")
+                   "--total-env-steps", "48000", "--log-seconds", "0.5", "--checkpoint-minutes", "0.02")
     try:
         assert wait_for(lambda: len(checkpoint.list_checkpoints(str(tmp_path / "kill" / "replica-1"))) >= 2
                         and replica_rows(tmp_path, "kill", 1), 180, process), process.poll()
@@ -119,19 +121,23 @@ def test_a_killed_replica_resumes_from_its_checkpoint_and_rejoins(cluster, tmp_p
         assert wait_for(lambda: not alive(pid), 10)
         before = len(replica_rows(tmp_path, "kill", 1))  # (a dead process writes no more; its successor takes seconds)
         saved, _ = checkpoint.load_latest(str(tmp_path / "kill" / "replica-1"))
+        killed_at = len(gala_rows(tmp_path, "kill"))
     finally:
         code, _, err = stop(process, None, timeout=240)
     assert code == 0, err[-3000:]
     assert "replica 1 failed" in err and "restarting it from its last checkpoint" in err, err[-3000:]
     last = gala_rows(tmp_path, "kill")[-1]
     assert last["final"] and last["replica_restarts"] == 1, last
-    assert all(r["env_steps"] >= 24000 for r in last["replicas"]), last
+    assert all(r["env_steps"] >= 48000 for r in last["replicas"]), last
     steps = [r["env_steps"] for r in replica_rows(tmp_path, "kill", 1)]
     resumed_at = saved["counters"]["env_steps"]  # a periodic checkpoint, not the start's
     assert resumed_at > 0 and len(steps) > before and min(steps[before:]) >= resumed_at, (resumed_at, before, steps)
-    assert steps[-1] >= 24000, steps
+    assert steps[-1] >= 48000, steps
     assert json.load(open(tmp_path / "kill" / "pids.json"))["replica-1"] != pid
-    assert last["replicas"][1]["gossip_rounds"] > 0 and last["consensus_distance"] is not None
+    # it rejoined: present again and gossiping (its gossip counters are its new process's)
+    later = gala_rows(tmp_path, "kill")[killed_at:]
+    assert any(1 not in r["replicas_away"] and 0 not in r["replicas_away"] for r in later), later
+    assert last["replicas"][1]["gossip_messages"] > 0 and last["consensus_distance"] is not None, last
 
 
 def test_ctrl_c_stops_every_replica_with_a_final_checkpoint_and_resume_continues(cluster, tmp_path):
@@ -173,6 +179,9 @@ def test_ctrl_c_stops_every_replica_with_a_final_checkpoint_and_resume_continues
     (["--topology", "star"], "--topology must be one of"),
     (["--runner", "parallel"], "--runner"),
     (["--replicas", "3", "--replica-cpus", "1"], "needs 3 CPUs; the Ray cluster has 2"),
+    (["--actor-cpus", "1"], "not for GALA replicas"),
+    (["--device", "cuda"], "learn on the CPU"),
+    (["--resume", "/"], "not a GALA run directory"),
 ])
 def test_bad_input_exits_2_before_anything_starts(cluster, tmp_path, args, message):
     out = subprocess.run([sys.executable, "-m", "agents.gala", "--agent", "lstm", "--runs-dir", str(tmp_path / "r"),

@@ -1,5 +1,6 @@
 """GALA's graphs and mixing step against a numpy reference: every graph is regular, a
-synchronous round keeps the replicas' mean and contracts their spread, bad graphs are refused."""
+synchronous round keeps the replicas' mean and contracts their spread, bad graphs are refused;
+the gossip hook's place in the learner update, for every agent; replicas start alike."""
 
 import itertools
 
@@ -97,3 +98,51 @@ def test_default_peers_follow_the_topology():
     assert [GalaConfig(replicas=5, topology=t).resolved_peers for t in ("ring", "exponential", "full", "none")] == \
         [2, 1, 4, 0]
     assert all(GalaConfig(replicas=1, topology=t).resolved_peers == 0 for t, in itertools.product(graph.TOPOLOGIES))
+
+
+@pytest.mark.parametrize("agent", ["ald", "lstm", "gtrxl", "asymm_ac"])
+def test_the_mixed_model_is_what_the_learner_publishes(agent, tmp_path):
+    """The hook runs after the optimizer step and before the publications: the actors (where the
+    learner feeds them) and the target network (the learner runner's copy) get the mixed model."""
+    import torch
+
+    from agents.gala.replica import gossiped
+    from agents.runtime.drivers.serial import SerialDriver
+    from agents.runtime.topology import topology_of
+    from runtime_helpers import tiny_config
+
+    config = tiny_config(agent=agent, target_period=1, num_distill=1)
+    driver = SerialDriver(config, str(tmp_path), None)
+
+    def hook(model):
+        for tensor in gossiped(model).values():
+            tensor.fill_(0.25)
+        return {}
+
+    driver.learner.after_update = hook
+    while driver.learner.steps < 1:
+        driver.round()
+    assert all(torch.all(t == 0.25) for t in gossiped(driver.learner.model).values())
+    topology = topology_of(config)
+    stores = [driver.stores.target] if topology.has_runner else []
+    if agent != "ald":  # (ALD's actor is the distillers')
+        stores.append(driver.stores.actor)
+    assert stores
+    for store in stores:
+        floats = [t for t in store.tensors.values() if t.is_floating_point()]
+        assert floats and all(torch.all(t == 0.25) for t in floats), agent
+
+
+def test_replicas_start_from_the_same_parameters_with_their_own_seeds(tmp_path):
+    from agents.gala.replica import initial_payload, replica_config
+    from runtime_helpers import tiny_config
+
+    import torch
+
+    config = tiny_config(agent="ald", runs_dir=str(tmp_path), name="g", seed=5)
+    a, b = (replica_config(config, i, resume=False) for i in (0, 1))
+    assert (a.seed, b.seed) == (5, 6) and a.run_dir != b.run_dir and a.runner == "serial" and a.device == "cpu"
+    one, two = initial_payload(config), initial_payload(config)
+    for part in ("model", "target"):
+        assert all(torch.equal(one["learner"][part][k], two["learner"][part][k]) for k in one["learner"][part])
+    assert all(torch.equal(one["actor"][k], two["actor"][k]) for k in one["actor"])
