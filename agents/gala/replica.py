@@ -52,8 +52,8 @@ def gossiped(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 class Gossip:
     """The learner's ``after_update`` hook: post this replica's parameters to its round's peers,
-    wait only if a neighbour is more than ``max_stale`` rounds behind, and mix with every
-    message that has arrived."""
+    wait only while a neighbour is more than ``max_stale`` rounds behind, and mix with the
+    messages of this round's senders that have arrived (the others wait for their rounds)."""
 
     def __init__(self, board, replica: int, gala, round_: int, stopped):
         import ray
