@@ -262,7 +262,7 @@ def plot(groups: dict[str, list[RunCurve]], doc: dict, out: str, title: str = ""
                 ys = [getattr(r, key) for r in shown]
                 for run, x, y in zip(shown, xs, ys):
                     ax.plot(x, y, color=colour, alpha=0.35, linewidth=0.8)
-                    if run.stopped_solved:  # solved and stopped: marked where it ended, held after it
+                    if run.stopped_solved and (~np.isnan(y)).any():  # solved and stopped: marked where it ended
                         ax.plot(x[-1], y[~np.isnan(y)][-1], marker="*", color=colour, markersize=9,
                                 markeredgecolor="black", markeredgewidth=0.5, linestyle="none")
                 if xs:

@@ -182,6 +182,7 @@ class GalaSupervisor:
             r = rows.get(i) or {}
             per.append({"replica": i, "env_steps": r.get("env_steps", 0), "learner_steps": r.get("learner_steps", 0),
                         "episodes": r.get("episodes", 0), "success_rate": r.get("success_rate"),
+                        "episode_return": r.get("episode_return"),
                         "env_sps": None if r.get("final") and not final else r.get("env_sps"),  # (a finished one steps no env)
                         "gossip_rounds": rounds[i], "gossip_skipped": r.get("gossip_skipped", 0),
                         "gossip_messages": r.get("gossip_messages", 0),
@@ -192,6 +193,7 @@ class GalaSupervisor:
             "env_steps": sum(p["env_steps"] for p in per), "learner_steps": sum(p["learner_steps"] for p in per),
             "episodes": sum(p["episodes"] for p in per),
             "env_sps": sum(p["env_sps"] or 0.0 for p in per), "success_rate": _mean(p["success_rate"] for p in per),
+            "episode_return": _mean(p["episode_return"] for p in per),
             "consensus_distance": _mean(present), "consensus_distance_max": max(present) if present else None,
             "gossip_rounds": rounds, "replicas_away": away, "replica_restarts": self.restarts,
             "replicas": per, "agent": self.config.agent, "env_id": self.config.env_id,
