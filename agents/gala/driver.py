@@ -19,7 +19,7 @@ from agents.gala.files import GALA_FILE, ROWS_FILE, read_gala_rows
 from agents.gala.mixing import consensus_distances
 from agents.gala.replica import Replica
 from agents.runtime.faults import fault_environment
-from agents.runtime.run_directory import RunError, RunLock, replaced_path
+from agents.runtime.run_directory import RunError, RunLock, move_aside
 
 
 
@@ -39,17 +39,7 @@ def open_gala_dir(config, gala, overwrite: bool) -> tuple[str, RunLock]:
             lock.release()
             raise RunError(f"{run_dir} already holds a GALA run; continue it with --resume {run_dir}, choose "
                            f"another --name, or --overwrite")
-        target = replaced_path(run_dir)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.rename(run_dir, target)  # (its lock moves with it, held until the new directory's is ours)
-        os.makedirs(run_dir)
-        old, lock = lock, RunLock(run_dir)
-        try:
-            if not lock.try_acquire("gala"):
-                raise RunError(f"{run_dir} is in use by another GALA run")
-        finally:
-            old.release()
-        print(f"the old run was moved to {target}", file=sys.stderr)
+        lock = move_aside(run_dir, lock)
     temp = os.path.join(run_dir, f".{GALA_FILE}.partial")
     with open(temp, "w") as f:
         json.dump({"run": {**config.to_dict(), "resume": ""}, "gala": gala.to_dict()}, f, indent=2)

@@ -119,6 +119,23 @@ class RunLock:
             self.fd = None
 
 
+def move_aside(run_dir: str, lock: RunLock, hint: str = "") -> RunLock:
+    """``--overwrite``: move the run in ``run_dir``, whose ``lock`` the caller holds, to
+    :func:`replaced_path`; the new, empty ``run_dir``'s lock, held (the old one is released only
+    once the new one is ours, so no other run can slip in between)."""
+    target = replaced_path(run_dir)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.rename(run_dir, target)  # the old lock moves with it
+    os.makedirs(run_dir)
+    new = RunLock(run_dir)
+    try:
+        new.acquire(wait_s=0.0, hint=hint)
+    finally:
+        lock.release()
+    print(f"moved the old run in {run_dir} to {target}", file=sys.stderr)
+    return new
+
+
 def replaced_path(run_dir: str) -> str:
     """Where ``--overwrite`` moves an old run: ``<runs dir>/.replaced/<name>-<time>[-n]``."""
     parent = os.path.join(os.path.dirname(os.path.abspath(run_dir)), ".replaced")
@@ -229,16 +246,7 @@ def open_run(config, overwrite: bool = False, cancelled=lambda: False) -> Run:
         if config.resume:
             payload, path = resume_checkpoint(config, run_dir)
         elif holds_run(run_dir) and overwrite:
-            target = replaced_path(run_dir)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.rename(run_dir, target)  # the old lock moves with it; we hold it until the new one is ours
-            os.makedirs(run_dir)
-            old, lock = lock, RunLock(run_dir)
-            try:
-                lock.acquire(wait_s=0.0, hint=hint)
-            finally:
-                old.release()
-            print(f"moved the old run in {run_dir} to {target}", file=sys.stderr)
+            lock = move_aside(run_dir, lock, hint)
         elif holds_run(run_dir):
             raise RunError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, choose another "
                            f"--name, or start anew with --overwrite (the old run is moved aside, not deleted)")
