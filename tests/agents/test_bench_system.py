@@ -77,9 +77,7 @@ def test_short_lstm_run(tmp_path):
     assert TABLE_KEYS <= set(result)
     assert result["agent"] == "lstm" and result["rows"] >= 1 and result["exit_code"] in (0, 130)
     assert (result["num_actors"], result["envs_per_actor"], result["batch_size"]) == (1, 4, 4)
-    # rates measured (a 1 s window of a loaded machine may see no step: totals show the progress)
-    assert all(result[k] is not None and result[k] >= 0 for k in ("env_sps", "actor_sps", "learner_sps")), result
-    assert result["env_steps"] > 0 and result["learner_steps"] > 0, result
+    assert result["env_sps"] > 0 and result["actor_sps"] > 0 and result["learner_sps"] > 0
     assert result["distill_sps"] is None and result["dprl"] is None
     assert 0 <= result["learner_waiting_pct"] <= 100
     assert result["runner"] == "parallel" and result["trajectory_fetch_s"] is None
