@@ -296,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             resolve(single[0].variant.agent, "", list(single[0].command[3:]))
     if args.dry_run:
         for run in runs:
-            print(" ".join(command_for(run)[1:]))
+            done = run_state(run.run_dir, run.total_env_steps) == "done"
+            print(f"[done]    {run.run_dir}" if done else " ".join(command_for(run)[1:]))
         return 0
     spec = write_spec(experiment, args.runs_dir, args.budget_scale, tuple(extra))
     print(f"{experiment.name}: {len(runs)} runs -> {os.path.dirname(spec)} (spec in {spec})")

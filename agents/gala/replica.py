@@ -20,6 +20,8 @@ import torch
 
 from agents.gala import graph
 from agents.gala.mixing import mix
+from agents.losses import popart_preserve, popart_sigma
+from agents.models.popart_head import PopArtValueHead
 from agents.runtime import checkpoint
 from agents.runtime.faults import injected_delay
 
@@ -43,11 +45,46 @@ def initial_payload(config) -> dict:
 
 
 def gossiped(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """What gossip mixes: the learner model's floating-point parameters and buffers. The
-    optimizer's moments and V-MPO's multipliers stay each replica's. PopArt's statistics and the
-    head's weights are averaged each on its own, which is exact only where the replicas' sigmas
-    agree (close replicas: close sigmas; the next update re-derives sigma from the mixed moments)."""
+    """The tensors gossip mixes: the learner model's floating-point parameters and buffers. The
+    optimizer's moments and V-MPO's multipliers stay each replica's."""
     return {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+
+
+def popart_heads(model: torch.nn.Module) -> dict[str, PopArtValueHead]:
+    """The model's PopArt value heads by state-dict prefix (``"value_head."``)."""
+    return {f"{name}.": module for name, module in model.named_modules() if isinstance(module, PopArtValueHead)}
+
+
+def message_of(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    """What a replica posts: :func:`gossiped` as numpy, each PopArt head in reward units
+    (``sigma W``, ``sigma b + mu``) and without its sigma (a function of ``mu`` and ``nu``).
+
+    Averaging normalised weights of replicas whose sigmas differ averages nothing meaningful:
+    with no reward yet, sigma shrinks toward its floor and the normalised weights grow as
+    ``1 / sigma``, so one replica's first returns moved its weights by orders of magnitude. In
+    reward units the mix averages the heads' value functions and the moments, both exactly."""
+    message = {k: v.detach().cpu().numpy().copy() for k, v in gossiped(model).items()}  # (not views: install writes)
+    for prefix, head in popart_heads(model).items():
+        unit = (torch.zeros_like(head.mu), torch.ones_like(head.sigma))
+        weight, bias = popart_preserve(head.linear.weight.detach(), head.linear.bias.detach(), head.stats, unit)
+        message[f"{prefix}linear.weight"], message[f"{prefix}linear.bias"] = weight.cpu().numpy(), bias.cpu().numpy()
+        del message[f"{prefix}sigma"]
+    return message
+
+
+@torch.no_grad()
+def install(model: torch.nn.Module, mixed: dict[str, np.ndarray]) -> None:
+    """Write a mixed :func:`message_of` into ``model`` in place (back to normalised units, with
+    sigma re-derived from the mixed moments)."""
+    values = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in mixed.items()}
+    for prefix, head in popart_heads(model).items():
+        mu, nu = values[f"{prefix}mu"], values[f"{prefix}nu"]
+        sigma = popart_sigma(mu, nu, head.min_sigma)
+        unit = (torch.zeros_like(mu), torch.ones_like(sigma))
+        weight, bias = popart_preserve(values[f"{prefix}linear.weight"], values[f"{prefix}linear.bias"], unit, (mu, sigma))
+        values.update({f"{prefix}linear.weight": weight, f"{prefix}linear.bias": bias, f"{prefix}sigma": sigma})
+    for name, tensor in gossiped(model).items():
+        tensor.copy_(values[name])
 
 
 class Gossip:
@@ -71,8 +108,7 @@ class Gossip:
             time.sleep(self.delay)
         self.round += 1
         ray, g = self.ray, self.gala
-        tensors = gossiped(model)
-        own = {k: v.detach().cpu().numpy() for k, v in tensors.items()}
+        own = message_of(model)
         ref = ray.put(own)
         self.board.post.remote(self.replica, self.round,
                                graph.out_peers(g.topology, g.replicas, self.peers, self.replica, self.round), [ref])
@@ -90,9 +126,7 @@ class Gossip:
         self.skipped += len(arrived) < self.peers
         self.mixed += len(arrived)
         if arrived:
-            with torch.no_grad():
-                for name, value in mix(own, arrived).items():
-                    tensors[name].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+            install(model, mix(own, arrived))
         return {}
 
     def wait_for_neighbours(self) -> None:

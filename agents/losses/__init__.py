@@ -34,6 +34,7 @@ from agents.losses.popart import (
     initial_popart_stats,
     normalize,
     popart_preserve,
+    popart_sigma,
     popart_update,
     value_loss,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "nstep_returns",
     "policy_kl",
     "popart_preserve",
+    "popart_sigma",
     "popart_update",
     "segment_next_values",
     "value_loss",

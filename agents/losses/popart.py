@@ -96,8 +96,13 @@ def popart_update(
             batch_mean, batch_sq = flat.mean(0), flat.square().mean(0)
         new_mu = (1.0 - decay) * mu + decay * batch_mean
         new_nu = (1.0 - decay) * nu + decay * batch_sq
-        variance = (new_nu - new_mu.square()).clamp(min=min_sigma**2, max=max_sigma**2)
-    return PopArtStats(new_mu, new_nu, variance.sqrt())
+    return PopArtStats(new_mu, new_nu, popart_sigma(new_mu, new_nu, min_sigma, max_sigma))
+
+
+def popart_sigma(mu: torch.Tensor, nu: torch.Tensor, min_sigma: float = 1e-4, max_sigma: float = 1e6) -> torch.Tensor:
+    """``sqrt(nu - mu^2)`` clamped to ``[min_sigma, max_sigma]``: sigma as a function of the moments."""
+    with torch.no_grad():
+        return (nu - mu.square()).clamp(min=min_sigma**2, max=max_sigma**2).sqrt()
 
 
 def _mu_sigma(stats: Stats) -> Tuple[torch.Tensor, torch.Tensor]:

@@ -146,3 +146,62 @@ def test_replicas_start_from_the_same_parameters_with_their_own_seeds(tmp_path):
     for part in ("model", "target"):
         assert all(torch.equal(one["learner"][part][k], two["learner"][part][k]) for k in one["learner"][part])
     assert all(torch.equal(one["actor"][k], two["actor"][k]) for k in one["actor"])
+
+
+def _lstm_learner_model(seed: int, mu: float, nu: float):
+    import torch
+
+    from agents.losses import PopArtStats, popart_sigma
+    from agents.runtime.assembly import make_learner, make_stores
+    from runtime_helpers import tiny_config
+
+    config = tiny_config(agent="lstm", seed=seed)
+    model = make_learner(config, make_stores(config, None), None).model
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in model.value_head.linear.parameters():
+            p.normal_()
+    mu_t, nu_t = torch.tensor([mu]), torch.tensor([nu])
+    model.value_head.set_stats(PopArtStats(mu_t, nu_t, popart_sigma(mu_t, nu_t, model.value_head.min_sigma)))
+    return model
+
+
+def test_popart_heads_are_mixed_in_reward_units():
+    """Replicas whose sigmas differ by orders of magnitude (one has seen its first returns, one
+    has not): the mixed head's value in reward units is the mean of theirs, its moments are the
+    mean moments and its sigma is sqrt(nu - mu^2) of them."""
+    import torch
+
+    from agents.gala.replica import install, message_of
+
+    a, b = _lstm_learner_model(0, mu=0.0, nu=1e-7), _lstm_learner_model(1, mu=0.3, nu=0.25)
+    features = torch.randn(5, a.value_head.linear.in_features)
+    with torch.no_grad():
+        value_a, value_b = (m.value_head.denormalize(m.value_head(features)) for m in (a, b))
+    message_a, message_b = message_of(a), message_of(b)
+    assert "value_head.sigma" not in message_a
+    np.testing.assert_allclose(message_a["value_head.linear.weight"],
+                               (a.value_head.linear.weight * a.value_head.sigma).detach().numpy(), rtol=1e-6)
+    install(a, mix(message_a, [message_b]))
+    head = a.value_head
+    with torch.no_grad():
+        mixed_value = head.denormalize(head(features))
+    np.testing.assert_allclose(mixed_value.numpy(), ((value_a + value_b) / 2).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose([head.mu.item(), head.nu.item()], [0.15, (1e-7 + 0.25) / 2], rtol=1e-5)
+    np.testing.assert_allclose(head.sigma.item(), np.sqrt((1e-7 + 0.25) / 2 - 0.15 ** 2), rtol=1e-5)
+    # every other tensor is the plain mean
+    after = message_of(a)
+    name = next(k for k in after if not k.startswith("value_head."))
+    assert np.allclose(after[name], (message_a[name] + message_b[name]) / 2, atol=1e-6)
+
+
+def test_a_message_installed_back_leaves_the_model_unchanged():
+    import torch
+
+    from agents.gala.replica import gossiped, install, message_of
+
+    model = _lstm_learner_model(2, mu=-0.2, nu=0.5)
+    before = {k: v.clone() for k, v in gossiped(model).items()}
+    install(model, message_of(model))
+    for name, value in gossiped(model).items():
+        assert torch.allclose(value, before[name], rtol=1e-5, atol=1e-6), name
