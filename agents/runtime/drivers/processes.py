@@ -68,6 +68,16 @@ class Shared:
         except queue.Full:
             pass
 
+    def emit_last(self, *message, timeout_s: float = 5.0) -> None:
+        """This process's last report, sent before it exits: wait (bounded) until the queue's
+        feeder thread has written it to the pipe. The exit cancels the feeder threads' joins (a
+        reader may be gone), which would otherwise drop a message put just before it."""
+        self.events.put(message, timeout=timeout_s)
+        self.events.close()  # flush it, but never wait on a queue lock a killed actor may hold
+        flush = threading.Thread(target=self.events.join_thread, daemon=True)
+        flush.start()
+        flush.join(timeout_s)
+
     def orphaned(self) -> bool:
         """Whether the supervisor is gone (this process was re-parented)."""
         return os.getppid() != self.supervisor_pid
@@ -118,7 +128,7 @@ def run_role(shared: Shared, role: str, threads: int, body, grace_s: float = ORP
         body()
     except Exception:  # noqa: BLE001
         try:
-            shared.events.put(("error", role, traceback.format_exc()), timeout=1.0)
+            shared.emit_last("error", role, traceback.format_exc())
         except Exception:  # noqa: BLE001 - the supervisor also sees the exit code
             pass
         code = 1
@@ -199,11 +209,7 @@ def learner_main(shared: Shared) -> None:
             path = checkpoint.save(shared.run_dir, checkpoint.payload(config, learner.state(), actor, counters),
                                    learner.steps)
             if final and not shared.orphaned():  # the supervisor must get this one: wait until it is sent
-                shared.events.put(("checkpoint", path, counters), timeout=10.0)
-                shared.events.close()  # flush it, but never wait on a queue lock a killed actor may hold
-                flush = threading.Thread(target=shared.events.join_thread, daemon=True)
-                flush.start()
-                flush.join(5.0)
+                shared.emit_last("checkpoint", path, counters, timeout_s=10.0)
 
         last_checkpoint = time.monotonic()
         delay = injected_delay("learner")
