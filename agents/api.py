@@ -35,15 +35,18 @@ a second ``learn`` continues it. Ctrl-C during ``learn`` (in the main thread, wh
 handlers can be installed) writes a final checkpoint and raises KeyboardInterrupt; a run refused
 before it starts (its directory holds another run, a Ray cluster is unreachable) raises
 :class:`agents.runtime.run_directory.RunError`, a failed run RuntimeError once its processes
-are stopped. The callback also receives the final row, after a stop it asked for.
+are stopped. Their messages name options as this API's keywords (``batch_size=64``), not as the
+command line's flags. The callback also receives the final row, after a stop it asked for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import json
 import os
+import re
 from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
@@ -54,14 +57,52 @@ OPTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in (
 """The keyword options of an agent: the command line's, but ``--resume`` (use :meth:`Agent.load`)."""
 
 
+_FLAG = re.compile(r"--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?: ([^\s-]\S*[\d/'\"]\S*|[\d/'\"]\S*))?")  # (a value: a number or a path)
+
+
+def _as_keywords(text: str) -> str:
+    """An error text of the shared code in this API's terms: ``--num-actors 3`` -> ``num_actors=3``,
+    ``--resume <dir>`` -> ``load(<dir>)``, ``--overwrite`` -> ``overwrite=True``."""
+
+    def keyword(match: re.Match) -> str:
+        name, value = match.group(1).replace("-", "_"), match.group(2)
+        if name == "resume":
+            if not value:
+                return "load()"
+            path = value.rstrip(":,;")
+            return f"load({path!r}){value[len(path):]}"
+        if name == "overwrite":
+            return "overwrite=True" + (f" {value}" if value else "")
+        if name not in OPTIONS:
+            return match.group(0)
+        return f"{name}={value}" if value else name
+
+    return _FLAG.sub(keyword, text)
+
+
+@contextlib.contextmanager
+def _in_api_terms():
+    """Re-raise a refusal (ValueError, RunError) with its options named as keywords."""
+    from agents.runtime.run_directory import RunError
+
+    try:
+        yield
+    except (ValueError, RunError) as exc:
+        text = _as_keywords(str(exc))
+        if text == str(exc):
+            raise
+        raise type(exc)(text) from None
+
+
 def _config(agent: str, env_id: str, options: dict[str, Any], base: Optional[dict] = None) -> RunConfig:
     for name in options:
         if name not in OPTIONS:
             close = difflib.get_close_matches(name, OPTIONS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else " (the options are RunConfig's fields)"
             raise TypeError(f"{agent}: unknown option {name!r}{hint}")
-    config = RunConfig(**{**(base or {}), "agent": agent, "env_id": env_id, **options})
-    validate(config)
+    with _in_api_terms():
+        config = RunConfig(**{**(base or {}), "agent": agent, "env_id": env_id, **options})
+        validate(config)
     return config
 
 
@@ -142,7 +183,8 @@ class Agent:
                 return False
 
         before = set(checkpoint.list_checkpoints(self.run_dir))
-        code = launch(config, overwrite=overwrite, on_row=on_row)
+        with _in_api_terms():
+            code = launch(config, overwrite=overwrite, on_row=on_row)
         payload, path = checkpoint.load_latest(self.run_dir)
         if payload is not None and (self._in_run_dir or path not in before):  # (never another run's)
             self._payload, self._in_run_dir = payload, True

@@ -252,6 +252,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except RunError as exc:
         parser.error(str(exc))
     if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             json.dump(result, f, indent=2)
     print(json.dumps(result, indent=2) if args.json else format_result(result))

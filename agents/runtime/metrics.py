@@ -237,7 +237,9 @@ def _csv_header(path: str) -> list[str] | None:
 
 class MetricsWriter:
     """Appends rows to ``metrics.jsonl`` and ``metrics.csv``, and to TensorBoard if installed (tags
-    grouped by :func:`tensorboard_tag`; the run's config as the text ``config``)."""
+    grouped by :func:`tensorboard_tag`). Each start and each resume adds its config as the text
+    ``config`` at the env step of its first row, so TensorBoard lists one per segment where it
+    began (a resume may change the budget and the other settings that are not the model's)."""
 
     def __init__(self, run_dir: str, tensorboard: bool = True, config=None):
         self.run_dir = run_dir
@@ -256,13 +258,15 @@ class MetricsWriter:
                 self.tb = SummaryWriter(os.path.join(run_dir, "tensorboard"))
             except ImportError:
                 self.tb = None
-        if self.tb is not None and config is not None:
-            self.tb.add_text("config", "```json\n" + json.dumps(config.to_dict(), indent=2) + "\n```")
+        self.config_text = None if config is None else "```json\n" + json.dumps(config.to_dict(), indent=2) + "\n```"
 
     def write(self, row: dict) -> None:
         self.jsonl.write(json.dumps(row) + "\n")
         self.csv.writerow({k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()})
         if self.tb is not None:
+            if self.config_text is not None:
+                self.tb.add_text("config", self.config_text, row["env_steps"])
+                self.config_text = None
             for key, value in row.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in CONSTANT:
                     self.tb.add_scalar(tensorboard_tag(key), value, row["env_steps"])

@@ -95,8 +95,9 @@ def test_a_raising_callback_is_re_raised_after_the_run_is_saved(tmp_path):
 def test_bad_options_and_loads_are_refused_with_the_reason(tmp_path):
     with pytest.raises(TypeError, match="did you mean 'learning_rate'"):
         ALD("MemoryEnvs/IMaze-9x9-v0", learning_rat=1e-3)
-    with pytest.raises(ValueError, match="--batch-size"):
+    with pytest.raises(ValueError, match="batch_size") as refused:
         ALD("MemoryEnvs/IMaze-9x9-v0", batch_size=0)
+    assert "--" not in str(refused.value)  # named as this API's keyword, not as the command line's flag
     with pytest.raises(ValueError, match="unknown env id"):
         GTrXL("MemoryEnvs/Nope-v0")
     model = ALD("MemoryEnvs/IMaze-9x9-v0", runs_dir=str(tmp_path), name="x", **TINY)
@@ -116,6 +117,9 @@ def test_bad_options_and_loads_are_refused_with_the_reason(tmp_path):
 
     with pytest.raises(RunError, match="holds a run"):
         ALD.load(path, runs_dir=str(tmp_path)).learn(400)  # its own run directory, x, holds the run
+    with pytest.raises(RunError, match=r"choose another name, or start anew with overwrite=True") as refused:
+        ALD("MemoryEnvs/IMaze-9x9-v0", runs_dir=str(tmp_path), name="x", **TINY).learn(400)
+    assert "--" not in str(refused.value) and f"load({str(tmp_path / 'x')!r})" in str(refused.value)
     with pytest.raises(ValueError, match="in place"):
         ALD.load(str(tmp_path / "x"), name="y")
 

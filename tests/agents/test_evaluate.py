@@ -45,14 +45,15 @@ def test_json_result_and_file(run_dir, capsys, tmp_path, monkeypatch):
     assert evaluate.main([run_dir, "--episodes", "12", "--num-envs", "5", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(os.listdir(run_dir)) == before and os.listdir(tmp_path) == []  # nothing written unasked
-    assert evaluate.main([run_dir, "--episodes", "12", "--num-envs", "5", "--out", "r.json"]) == 0
+    assert evaluate.main([run_dir, "--episodes", "12", "--num-envs", "5", "--out", "results/r.json"]) == 0
     assert KEYS <= set(result)
     assert result["episodes"] == 12 and 0.0 <= result["success_rate"] <= 1.0
     assert result["agent"] == "ald" and result["env_id"] == "MemoryEnvs/IMaze-9x9-v0" and result["seed"] == 0
     assert result["env_steps"] >= 2000 and result["checkpoint"].startswith("checkpoints/checkpoint-")
     assert 1 <= result["episode_length"] <= 30
-    assert os.listdir(tmp_path) == ["r.json"] and set(os.listdir(run_dir)) == before
-    with open(tmp_path / "r.json") as f:
+    assert os.listdir(tmp_path) == ["results"] and os.listdir(tmp_path / "results") == ["r.json"]  # (made for it)
+    assert set(os.listdir(run_dir)) == before
+    with open(tmp_path / "results" / "r.json") as f:
         assert json.load(f) == result
 
 

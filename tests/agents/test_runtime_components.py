@@ -1,5 +1,6 @@
 """Runtime roles in isolation: trajectory schema, batching, learner-runner memory, HOGWILD!, checkpoints."""
 
+import dataclasses
 import json
 import os
 
@@ -384,3 +385,14 @@ def test_tensorboard_tags_are_grouped_constants_left_out_and_the_config_is_a_tex
     (text,) = [t for t in events.Tags()["tensors"] if t.startswith("config")]
     shown = events.Tensors(text)[0].tensor_proto.string_val[0].decode()
     assert '"seed": 7' in shown and '"agent": "ald"' in shown
+
+    # a resume adds its own config once, at the env step where it began
+    resumed = MetricsWriter(str(tmp_path), config=dataclasses.replace(config, total_env_steps=999))
+    for steps in (50, 60):
+        resumed.write({"env_steps": steps, "success_rate": 0.6, "final": False})
+    resumed.close()
+    events = EventAccumulator(str(tmp_path / "tensorboard"), size_guidance={"tensors": 0})
+    events.Reload()
+    entries = events.Tensors(text)
+    assert [e.step for e in entries] == [10, 50]
+    assert '"total_env_steps": 999' in entries[1].tensor_proto.string_val[0].decode()
