@@ -24,8 +24,8 @@ import json
 import sys
 
 from agents.gala.config import GalaConfig
-from agents.runtime.config import (AGENTS, PRESETS, RunConfig, build_parser, describe_changes, fixed_changes, flag,
-                                   validate)
+from agents.runtime.cli import merged_on_resume
+from agents.runtime.config import AGENTS, PRESETS, RunConfig, build_parser, flag, validate
 from agents.runtime.signals import StopRequest
 
 NOT_FOR_REPLICAS = ("actor_cpus", "learner_gpus", "max_in_flight", "max_actor_restarts")
@@ -68,18 +68,7 @@ def resolve(args) -> tuple[RunConfig, GalaConfig]:
         data = saved(args.resume)
         if args.agent and args.agent != data["run"].get("agent"):
             raise ValueError(f"--resume {args.resume!r} is a {data['run'].get('agent')!r} GALA run, not {args.agent!r}")
-        moved = [flag(k) for k in ("name", "runs_dir") if k in given_run]
-        if moved:
-            raise ValueError(f"--resume {args.resume!r} continues that run in place; {'/'.join(moved)} cannot "
-                             f"name another directory")
-        if args.preset:
-            print(f"note: --preset {args.preset} is ignored on --resume: a resumed run keeps its own settings",
-                  file=sys.stderr)
-        merged = {**data["run"], **given_run, "resume": args.resume}
-        refused = fixed_changes(data["run"], merged)
-        if refused:
-            raise ValueError(f"--resume {args.resume!r}: the models and the env of a run cannot change "
-                             f"({describe_changes(refused)})")
+        merged = {**merged_on_resume(data["run"], given_run, args.resume, args.preset), "resume": args.resume}
         if given_gala.get("replicas", data["gala"].get("replicas")) != data["gala"].get("replicas"):
             raise ValueError(f"--resume {args.resume!r}: --replicas cannot change (each replica is a run directory)")
         return RunConfig(**merged), GalaConfig(**{**data["gala"], **given_gala})

@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
-import json
 import os
+
+from agents.runtime.cli import read_json_object
+from agents.runtime.metrics import read_jsonl
 
 GALA_FILE = "gala.json"
 ROWS_FILE = "gala.jsonl"
@@ -16,17 +18,9 @@ def is_gala_run(run_dir: str) -> bool:
 
 
 def read_gala_rows(run_dir: str) -> list[dict]:
-    """The supervisor's rows; a line cut short by a kill is skipped."""
-    rows = []
-    path = os.path.join(run_dir, ROWS_FILE)
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
-    return rows
+    """The supervisor's rows, all of them (a replica restarted from its checkpoint lowers the
+    total for a while; the other replicas' rows stand); a line cut short by a kill is skipped."""
+    return read_jsonl(os.path.join(run_dir, ROWS_FILE))
 
 
 def replica_dirs(run_dir: str) -> list[str]:
@@ -39,11 +33,7 @@ def saved(run_dir: str) -> dict:
     path = os.path.join(run_dir, GALA_FILE)
     if not os.path.isfile(path):
         raise ValueError(f"--resume {run_dir!r}: no {GALA_FILE} there (not a GALA run directory)")
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--resume: cannot read {path} ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("run"), dict) or not isinstance(data.get("gala"), dict):
+    data = read_json_object(path)
+    if not isinstance(data.get("run"), dict) or not isinstance(data.get("gala"), dict):
         raise ValueError(f"--resume: {path} is not a GALA config (it needs 'run' and 'gala' objects)")
     return data

@@ -16,11 +16,8 @@ from agents.runtime.config import (RunConfig, build_parser, changes, config_from
 from agents.runtime.signals import StopRequest
 
 
-def load_saved_config(run_dir: str) -> dict:
-    """A run directory's ``config.json``; ValueError naming the problem if it is not a valid one."""
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.isfile(path):
-        raise ValueError(f"--resume {run_dir!r}: no config.json there (not a run directory)")
+def read_json_object(path: str) -> dict:
+    """A saved config file's JSON object; ValueError naming the problem otherwise."""
     try:
         with open(path) as f:
             saved = json.load(f)
@@ -30,10 +27,42 @@ def load_saved_config(run_dir: str) -> dict:
         raise ValueError(f"--resume: cannot read {path}: {exc.strerror}") from None
     if not isinstance(saved, dict):
         raise ValueError(f"--resume: {path} must hold a JSON object, not a {type(saved).__name__}")
+    return saved
+
+
+def load_saved_config(run_dir: str) -> dict:
+    """A run directory's ``config.json``; ValueError naming the problem if it is not a valid one."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise ValueError(f"--resume {run_dir!r}: no config.json there (not a run directory)")
+    saved = read_json_object(path)
     unknown = sorted(set(saved) - {f.name for f in dataclasses.fields(RunConfig)})
     if unknown:
         raise ValueError(f"--resume: {path} has unknown setting(s) {', '.join(unknown)}")
     return saved
+
+
+def merged_on_resume(saved: dict, given: dict, resume: str, preset: str | None) -> dict:
+    """A resumed run's settings: ``saved`` with the options ``given`` now. Budgets, logging,
+    resources and optimisation settings may change; the models and the env may not, and
+    ``--name``/``--runs-dir`` may only name the resumed directory. What changes is printed."""
+    if preset:  # (agents.experiment passes a run's own options again, --preset among them)
+        print(f"note: --preset {preset} is ignored on --resume: a resumed run keeps its own settings",
+              file=sys.stderr)
+    merged = {**saved, **given}
+    if "name" in given or "runs_dir" in given:
+        named = RunConfig(**{**merged, "resume": ""}).run_dir
+        if os.path.realpath(named) != os.path.realpath(resume):
+            raise ValueError(f"--resume {resume!r} continues that run in place; --name/--runs-dir name "
+                             f"{named!r}, another directory")
+    refused = fixed_changes(saved, merged)
+    if refused:
+        raise ValueError(f"--resume {resume!r}: the models and the env of a run cannot change "
+                         f"({describe_changes(refused)}); start a new run (another --name) instead")
+    other = changes(saved, merged)
+    if other:
+        print(f"resuming with changed settings: {describe_changes(other)}", file=sys.stderr)
+    return merged
 
 
 def resumed_config(agent: str, args) -> RunConfig:
@@ -41,26 +70,10 @@ def resumed_config(agent: str, args) -> RunConfig:
     and optimisation settings may change; the models and the env may not."""
     if args.overwrite:
         raise ValueError("--overwrite starts a run anew and --resume continues one: give only one")
-    if args.preset:  # (agents.experiment passes a run's own options again, --preset among them)
-        print(f"note: --preset {args.preset} is ignored on --resume: a resumed run keeps its own settings",
-              file=sys.stderr)
     saved = load_saved_config(args.resume)
     if saved.get("agent") != agent:
         raise ValueError(f"--resume {args.resume!r} is a {saved.get('agent')!r} run, not {agent!r}")
-    given = given_options(args)
-    merged = {**saved, **given}
-    if "name" in given or "runs_dir" in given:  # they may name the resumed directory, no other
-        named = RunConfig(**{**merged, "resume": ""}).run_dir
-        if os.path.realpath(named) != os.path.realpath(args.resume):
-            raise ValueError(f"--resume {args.resume!r} continues that run in place; --name/--runs-dir name "
-                             f"{named!r}, another directory")
-    refused = fixed_changes(saved, merged)
-    if refused:
-        raise ValueError(f"--resume {args.resume!r}: the models and the env of a run cannot change "
-                         f"({describe_changes(refused)}); start a new run (another --name) instead")
-    other = changes(saved, merged)
-    if other:
-        print(f"resuming with changed settings: {describe_changes(other)}", file=sys.stderr)
+    merged = merged_on_resume(saved, given_options(args), args.resume, args.preset)
     return RunConfig(**merged)
 
 

@@ -200,23 +200,29 @@ class RunStats:
                 "episodes": self.episodes, "wall_clock_s": self.wall_clock()}
 
 
-def read_rows(run_dir: str) -> list[dict]:
-    """A run's ``metrics.jsonl`` rows in env-step order. After a ``--resume`` the counters restart
-    from the checkpoint, so rows written before the stop at or beyond that point are superseded by
-    the newer ones; a line cut short by a kill is skipped."""
+def read_jsonl(path: str) -> list[dict]:
+    """The rows of a JSON-lines file (none if it does not exist); a line cut short by a kill is skipped."""
     rows: list[dict] = []
-    path = os.path.join(run_dir, "metrics.jsonl")
     if not os.path.exists(path):
         return rows
     with open(path) as f:
         for line in f:
             try:
-                row = json.loads(line)
+                rows.append(json.loads(line))
             except json.JSONDecodeError:
                 continue
-            while rows and rows[-1]["env_steps"] >= row["env_steps"]:
-                rows.pop()
-            rows.append(row)
+    return rows
+
+
+def read_rows(run_dir: str) -> list[dict]:
+    """A run's ``metrics.jsonl`` rows in env-step order. After a ``--resume`` the counters restart
+    from the checkpoint, so rows written before the stop at or beyond that point are superseded by
+    the newer ones; a line cut short by a kill is skipped."""
+    rows: list[dict] = []
+    for row in read_jsonl(os.path.join(run_dir, "metrics.jsonl")):
+        while rows and rows[-1]["env_steps"] >= row["env_steps"]:
+            rows.pop()
+        rows.append(row)
     return rows
 
 
