@@ -24,6 +24,7 @@ from agents.losses.distill import (
     KLRegulariser,
     ald_actor_loss,
     learner_kl_regulariser,
+    policy_entropy,
     policy_kl,
 )
 from agents.losses.popart import (
@@ -59,6 +60,7 @@ __all__ = [
     "learner_kl_regulariser",
     "normalize",
     "nstep_returns",
+    "policy_entropy",
     "policy_kl",
     "popart_preserve",
     "popart_sigma",

@@ -30,6 +30,13 @@ class KLRegulariser(NamedTuple):
     """``[T, B]`` the KL at each step (no gradient; for logging)."""
 
 
+def policy_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """``H(p) = -sum p log p`` of categorical distributions given by logits, over the last axis
+    (``[..., A]`` -> ``[...]``). Logged to see a policy collapse before the first rewards."""
+    log_p = F.log_softmax(logits, dim=-1)
+    return -(log_p.exp() * log_p).sum(-1)
+
+
 def policy_kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
     """``KL(p || q)`` between categorical distributions given by logits, over the last axis.
 

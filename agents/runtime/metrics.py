@@ -12,7 +12,9 @@ were compared, by digest, with what the publisher wrote at that version, and how
 a lost, torn or misnumbered publication shows here; that a policy applies what it received is
 tested separately), ``recomputed_targets`` (batches whose pi_old the learner recomputed
 because the runner worked ahead of a target refresh), then the latest learner/distill losses
-(``loss``, ``policy_loss``, ``value_loss``, ``kl_actor_learner``, ``eta``, ``alpha``, ``distill_loss``, ...),
+(``loss``, ``policy_loss``, ``value_loss``, ``kl_actor_learner``, ``policy_entropy`` and
+``actor_entropy`` (nats: the learner's policy and the behaviour policy on the batch), ``eta``,
+``alpha``, ``distill_loss``, ...),
 under ``--runner ray`` ``actors_per_node`` (the actors that delivered since their last (re)creation,
 per node; a JSON object in the CSV), ``trajectories_in_flight``,
 ``trajectory_in_flight_s`` and ``trajectory_fetch_s`` (see :class:`agents.runtime.drivers.ray_driver.RayFleet`), ``agent``,
@@ -33,7 +35,8 @@ COLUMNS = (
     "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct", "queue_depth",
     "actor_restarts", "nan_updates", "actor_param_version", "actor_param_checks", "actor_param_mismatches",
     "recomputed_targets", "loss", "policy_loss", "value_loss", "temperature_loss", "kl_penalty",
-    "kl_target", "kl_actor_learner", "learner_kl_reg", "eta", "alpha", "popart_mu", "popart_sigma",
+    "kl_target", "kl_actor_learner", "policy_entropy", "actor_entropy", "learner_kl_reg", "eta", "alpha",
+    "popart_mu", "popart_sigma",
     "value_target", "distill_loss", "distill_kl", "distill_value", "actors_per_node", "trajectories_in_flight",
     "trajectory_in_flight_s", "trajectory_fetch_s", "agent", "env_id", "seed", "final",
 )

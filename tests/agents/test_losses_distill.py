@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.losses import DIRECTIONS, ald_actor_loss, learner_kl_regulariser, policy_kl
+from agents.losses import DIRECTIONS, ald_actor_loss, learner_kl_regulariser, policy_entropy, policy_kl
 
 torch.set_num_threads(1)
 
@@ -44,6 +44,17 @@ def random_batch(seed, T=5, B=4, A=3):
 
 def tensors(batch):
     return {k: torch.as_tensor(v).requires_grad_(v.dtype != bool) for k, v in batch.items()}
+
+
+def test_policy_entropy_matches_reference_and_is_stable():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(4, 5, 6)) * 3
+    p = np.exp(logits - logits.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    np.testing.assert_allclose(policy_entropy(torch.as_tensor(logits)).numpy(), -(p * np.log(p)).sum(-1), rtol=1e-10)
+    np.testing.assert_allclose(policy_entropy(torch.zeros(2, 4, dtype=torch.float64)).numpy(), np.log(4), rtol=1e-12)
+    peaked = torch.tensor([[1e4, 0.0, 0.0]])
+    assert torch.isfinite(policy_entropy(peaked)).all() and policy_entropy(peaked).item() < 1e-6
 
 
 def test_policy_kl_matches_reference_and_is_stable():

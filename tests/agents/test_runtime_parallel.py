@@ -18,7 +18,8 @@ from runtime_helpers import tiny_config
 
 REQUIRED = ("env_steps", "learner_steps", "distill_steps", "wall_clock_s", "episodes", "episode_return",
             "success_rate", "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct",
-            "queue_depth", "actor_restarts", "nan_updates", "loss", "kl_actor_learner", "eta", "alpha")
+            "queue_depth", "actor_restarts", "nan_updates", "loss", "kl_actor_learner", "policy_entropy", "actor_entropy",
+            "eta", "alpha")
 
 
 # Every agent, and each of SIGINT and SIGTERM sent to the main process alone and to the whole

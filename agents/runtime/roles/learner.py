@@ -23,8 +23,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from agents.losses import (VMPOParams, learner_kl_regulariser, nstep_returns, policy_kl, popart_update, value_loss,
-                           vmpo_loss, vtrace)
+from agents.losses import (VMPOParams, learner_kl_regulariser, nstep_returns, policy_entropy, policy_kl, popart_update,
+                           value_loss, vmpo_loss, vtrace)
 from agents.models import map_nest
 from agents.runtime.topology import Topology
 from agents.runtime.transport.param_store import ParameterStore
@@ -125,10 +125,13 @@ class Learner:
         metrics.update(self._publish())
         with torch.no_grad():
             kl_actor = policy_kl(behaviour_logits, logits.detach())[valid].mean()
+            entropy = policy_entropy(logits.detach())[valid].mean()
+            behaviour_entropy = policy_entropy(behaviour_logits)[valid].mean()
         metrics.update(
             loss=float(total.detach()), policy_loss=float(pieces.policy.detach()), temperature_loss=float(pieces.temperature.detach()),
             kl_penalty=float(pieces.kl_penalty.detach()), value_loss=float(v_loss.total.detach()), kl_target=float(pieces.kl),
-            kl_actor_learner=float(kl_actor), eta=float(pieces.eta), alpha=float(pieces.alpha),
+            kl_actor_learner=float(kl_actor), policy_entropy=float(entropy), actor_entropy=float(behaviour_entropy),
+            eta=float(pieces.eta), alpha=float(pieces.alpha),
             popart_mu=float(new.mu.reshape(-1)[0]), popart_sigma=float(new.sigma.reshape(-1)[0]),
             value_target=float(targets[valid].mean()), nan_updates=self.nan_total,
             recomputed_targets=self.recomputed_targets,
