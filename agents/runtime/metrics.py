@@ -18,8 +18,10 @@ because the runner worked ahead of a target refresh), then the latest learner/di
 under ``--runner ray`` ``actors_per_node`` (the actors that delivered since their last (re)creation,
 per node; a JSON object in the CSV), ``trajectories_in_flight``,
 ``trajectory_in_flight_s`` and ``trajectory_fetch_s`` (see :class:`agents.runtime.drivers.ray_driver.RayFleet`), ``agent``,
-``env_id``, ``seed``, and ``final`` (True on the row written at the end of a run, whose rates
-cover only the moments of shutdown: leave it out of averages).
+``env_id``, ``seed``, ``final`` (True on the row written at the end of a run, whose rates
+cover only the moments of shutdown: leave it out of averages) and ``solved`` (True once the run
+reached its ``--stop-success-rate``; the parallel drivers also write a row at that moment, since
+episodes that end during their shutdown still count in the final row).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ COLUMNS = (
     "kl_target", "kl_actor_learner", "policy_entropy", "actor_entropy", "learner_kl_reg", "eta", "alpha",
     "popart_mu", "popart_sigma",
     "value_target", "distill_loss", "distill_kl", "distill_value", "actors_per_node", "trajectories_in_flight",
-    "trajectory_in_flight_s", "trajectory_fetch_s", "agent", "env_id", "seed", "final",
+    "trajectory_in_flight_s", "trajectory_fetch_s", "agent", "env_id", "seed", "final", "solved",
 )
 
 
@@ -75,6 +77,7 @@ class RunStats:
         self.start = time.monotonic()  # CLOCK_MONOTONIC: the same clock in every process of the machine
         self.elapsed_before = 0.0
         self.frozen_clock: float | None = None
+        self.solved = False  # the run stopped because it reached its stop_success_rate
         self._new_window()
 
     def _new_window(self) -> None:
@@ -151,8 +154,10 @@ class RunStats:
         c = self.config
         if self.env_steps >= c.total_env_steps:
             return True
-        return (c.stop_success_rate > 0 and len(self.successes) == self.successes.maxlen
-                and sum(self.successes) >= c.stop_success_rate * len(self.successes))
+        reached = (c.stop_success_rate > 0 and len(self.successes) == self.successes.maxlen
+                   and sum(self.successes) >= c.stop_success_rate * len(self.successes))
+        self.solved = self.solved or reached  # (the drivers stop at the first True)
+        return reached
 
     def wall_clock(self) -> float:
         if self.frozen_clock is not None:
@@ -184,6 +189,7 @@ class RunStats:
             "actor_param_version": min(self.actor_versions.values()) if self.actor_versions else None,
             "actor_param_checks": self.param_checks, "actor_param_mismatches": self.param_mismatches,
             "agent": self.config.agent, "env_id": self.config.env_id, "seed": self.config.seed, "final": final,
+            "solved": self.solved,
         }
         for key, value in self.latest.items():
             row.setdefault(key, value)
@@ -233,7 +239,9 @@ def stopped_solved(config: dict, rows: list[dict]) -> bool:
     """Whether the run ended because it reached its ``stop_success_rate``."""
     target = config.get("stop_success_rate") or 0.0
     last = rows[-1] if rows else {}
-    return bool(target and last.get("final") and (last.get("success_rate") or 0.0) >= target)
+    # (episodes that end while a parallel run shuts down can lower the final row's rate below the
+    # target the run stopped at; rows older than the "solved" key only have the rate)
+    return bool(target and last.get("final") and (last.get("solved") or (last.get("success_rate") or 0.0) >= target))
 
 
 def _csv_header(path: str) -> list[str] | None:

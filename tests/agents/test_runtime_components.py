@@ -282,15 +282,30 @@ def test_run_finishes_at_budget_or_at_the_stop_success_rate():
     stats = RunStats(tiny_config(total_env_steps=1000, stop_success_rate=0.9))
     stats.add_episodes(episodes([1] * 99))
     assert not stats.finished()  # 99 episodes are not yet a full window of 100
+    assert not stats.solved and stats.row()["solved"] is False
     stats.add_episodes(episodes([0]))
     assert stats.finished()  # 99 of the last 100
     stats.add_episodes(episodes([0] * 10))
     assert not stats.finished()
+    # episodes that end while the run stops do not undo why it stopped
+    assert stats.solved and stats.row(final=True)["solved"] is True
     stats.add_env_steps(1000)
     assert stats.finished()
     never = RunStats(tiny_config(total_env_steps=1000))
     never.add_episodes(episodes([1] * 200))
-    assert not never.finished()
+    assert not never.finished() and not never.solved
+
+
+def test_a_run_stopped_at_its_target_is_solved_whatever_its_final_rate():
+    from agents.runtime.metrics import stopped_solved
+
+    config = {"stop_success_rate": 0.95}
+    assert stopped_solved(config, [{"success_rate": 0.96, "final": False}, {"success_rate": 0.91, "final": True,
+                                                                             "solved": True}])
+    assert not stopped_solved(config, [{"success_rate": 0.91, "final": True, "solved": False}])
+    assert stopped_solved(config, [{"success_rate": 0.96, "final": True}])  # a row written before "solved"
+    assert not stopped_solved(config, [{"success_rate": 0.96, "final": False}])  # stopped early, not solved
+    assert not stopped_solved({"stop_success_rate": 0.0}, [{"success_rate": 1.0, "final": True, "solved": True}])
 
 
 def test_default_preset_is_the_tuned_cpu_setting_and_paper_preset_the_paper():

@@ -196,3 +196,19 @@ def test_a_role_that_raises_gets_its_traceback_to_the_supervisor():
         assert child.exitcode == 1
         kind, role, text = shared.events.get(timeout=10)
         assert (kind, role) == ("error", "actor-0") and "RuntimeError: the role's own error" in text
+
+
+def test_a_run_that_reaches_its_target_says_so_in_its_rows(tmp_path):
+    """The parallel driver's actors end episodes while it stops, so the final row's rate can fall
+    below the target it stopped at: a row at the moment of the decision shows the crossing, and
+    the final row says why the run ended (``agents.experiment`` then counts it as done)."""
+    from agents.experiment import run_state
+
+    process = start("lstm", tmp_path, stop_success_rate=0.01)  # (a random policy finds a goal now and then)
+    code, _, err = stop(process, sig=None, timeout=180)
+    assert code == 0, err[-2000:]
+    written = rows(tmp_path)
+    decision, final = written[-2], written[-1]
+    assert not decision["final"] and decision["solved"] and decision["success_rate"] >= 0.01
+    assert final["final"] and final["solved"] and final["env_steps"] >= decision["env_steps"]
+    assert run_state(str(tmp_path / "p"), 10**9) == "done"

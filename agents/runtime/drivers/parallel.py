@@ -133,6 +133,8 @@ class Supervisor:
                 self.drain_events(self.POLL_S)
                 self.check_processes()
                 if self.stats.finished():
+                    if self.stats.solved:  # the moment of the decision (the actors still end episodes while stopping)
+                        self.log_row(self.stats.row())
                     break
                 if time.monotonic() - last_log >= c.log_seconds:
                     self.log_row(self.stats.row())
