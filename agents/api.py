@@ -107,16 +107,21 @@ def _config(agent: str, env_id: str, options: dict[str, Any], base: Optional[dic
 
 
 def _read(path: str) -> dict:
-    """A checkpoint payload from a saved file or a run directory's newest checkpoint."""
+    """A checkpoint payload from a saved file, a run directory's newest checkpoint, or the name of
+    a pretrained actor (:mod:`agents.pretrained`)."""
+    from agents import pretrained
     from agents.runtime import checkpoint
 
+    if not os.path.exists(path) and pretrained.path_of(path):
+        return checkpoint.load(pretrained.path_of(path))
     if os.path.isdir(path):
         payload, _ = checkpoint.load_latest(path)
         if payload is None:
             raise FileNotFoundError(f"{path!r} has no readable checkpoint in {checkpoint.checkpoint_dir(path)}")
         return payload
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path!r}: no such file or run directory")
+        known = ", ".join(pretrained.names()) or "none"
+        raise FileNotFoundError(f"{path!r}: no such file or run directory, nor a pretrained actor ({known})")
     return checkpoint.load(path)
 
 
@@ -215,6 +220,9 @@ class Agent:
         and ``runs_dir`` for where a loaded file trains on: by default ``runs/<its run name>``),
         never the models or the env. A run directory trains on in place."""
         payload = _read(path)
+        if "learner" not in payload:
+            raise ValueError(f"{path!r} holds only an actor (a pretrained one): act with load_actor({path!r}); "
+                             f"it cannot train on")
         saved = json.loads(payload["config"])
         if saved.get("agent") != cls.agent:
             raise ValueError(f"{path!r} holds a {saved.get('agent')!r} agent, not {cls.agent!r}: use "
@@ -318,7 +326,9 @@ class ActorPolicy:
 
 
 def load_actor(path: str, seed: Optional[int] = None) -> ActorPolicy:
-    """The actor of a file written by :meth:`Agent.save`, or of a run directory's newest checkpoint."""
+    """The actor of a file written by :meth:`Agent.save`, of a run directory's newest checkpoint,
+    or a pretrained actor by name (``load_actor("ald-imaze9")``; ``python -m agents.pretrained``
+    lists them)."""
     payload = _read(path)
     saved = json.loads(payload["config"])
     config = RunConfig(**{k: v for k, v in saved.items() if k in {f.name for f in dataclasses.fields(RunConfig)}})

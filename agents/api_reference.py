@@ -87,6 +87,11 @@ def render() -> str:
         lines += [f"### `agents.{cls.__name__}`", "", _doc(cls) + f" (`agent = {cls.agent!r}`)", ""]
     lines += _class(api.ActorPolicy, ("predict",))
     lines += _entry("agents.load_actor", api.load_actor)
+    from agents import pretrained
+
+    lines += ["### Pretrained actors (`agents.pretrained`)", "", _doc(pretrained), ""]
+    for name in ("names", "path_of", "describe", "export"):
+        lines += _entry(f"agents.pretrained.{name}", getattr(pretrained, name), "####")
     lines += ["### Options", "", "Keyword options of an agent, and the command line's options "
               "(`python -m agents.<agent> --help`), with their defaults:", ""] + _options() + [""]
     lines += ["## Environments (`memory_envs`)", "", _doc(memory_envs), "",

@@ -2,6 +2,7 @@
 
     python -m agents.evaluate runs/<name> [--episodes 100] [--seed N] [--greedy] [--video out.gif] [--json]
                               [--out result.json]
+    python -m agents.evaluate ald-imaze9 --video ald.gif    # a pretrained actor (python -m agents.pretrained)
 
 Only the actor model is built (no transformer for ALD or Asymm. AC), and it acts exactly as
 the actors of a run do: the batched vector env in ``next_step`` autoreset mode
@@ -43,24 +44,33 @@ class EpisodeStats:
     successes: list[bool]
 
 
-def load_run(run_dir: str):
-    """``(RunConfig, checkpoint payload, checkpoint path)``; :class:`RunError` if unusable."""
+def load_run(source: str):
+    """``(RunConfig, checkpoint payload, what was read)`` of a run directory's newest checkpoint, a
+    file of ``Agent.save`` or a pretrained actor's name; :class:`RunError` if unusable."""
     from agents.runtime import checkpoint
     from agents.runtime.config import RunConfig
 
-    if not os.path.isdir(run_dir):
-        raise RunError(f"{run_dir!r} is not a directory (expected runs/<name>)")
-    config_path = os.path.join(run_dir, "config.json")
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    if not os.path.isdir(source):
+        from agents.api import _read
+
+        try:
+            payload = _read(source)
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            raise RunError(f"{exc} (expected a run directory, runs/<name>)" if not os.path.exists(source)
+                           else str(exc)) from None
+        saved = json.loads(payload["config"])
+        return RunConfig(**{k: v for k, v in saved.items() if k in known}), payload, source
+    config_path = os.path.join(source, "config.json")
     if not os.path.exists(config_path):
-        raise RunError(f"{run_dir!r} has no config.json: not a run directory")
+        raise RunError(f"{source!r} has no config.json: not a run directory")
     with open(config_path) as f:
         saved = json.load(f)
-    known = {f.name for f in dataclasses.fields(RunConfig)}
     config = RunConfig(**{k: v for k, v in saved.items() if k in known})
-    payload, path = checkpoint.load_latest(run_dir)
+    payload, path = checkpoint.load_latest(source)
     if payload is None:
-        raise RunError(f"{run_dir!r} has no readable checkpoint in {checkpoint.checkpoint_dir(run_dir)}")
-    return config, payload, path
+        raise RunError(f"{source!r} has no readable checkpoint in {checkpoint.checkpoint_dir(source)}")
+    return config, payload, os.path.relpath(path, source)
 
 
 def load_actor(config, payload: dict):
@@ -184,7 +194,8 @@ def check_video_path(path: str) -> Optional[str]:
 
 def evaluate(run_dir: str, episodes: int, seed: Optional[int], greedy: bool, num_envs: int,
              video: Optional[str] = None) -> dict:
-    """Evaluate the newest checkpoint of ``run_dir``; the result (nothing is written but ``video``)."""
+    """Evaluate the newest checkpoint of ``run_dir`` (or a saved agent file, or a pretrained
+    actor's name); the result (nothing is written but ``video``)."""
     config, payload, path = load_run(run_dir)
     model = load_actor(config, payload)
     seed = config.seed if seed is None else seed
@@ -193,7 +204,7 @@ def evaluate(run_dir: str, episodes: int, seed: Optional[int], greedy: bool, num
     result = {
         "agent": config.agent, "env_id": config.env_id, "env_kwargs": config.env_overrides(),
         "max_episode_steps": config.max_episode_steps, "seed": seed, "greedy": greedy,
-        "checkpoint": os.path.relpath(path, run_dir),
+        "checkpoint": path,
         "env_steps": int(counters.get("env_steps", 0)), "learner_steps": int(counters.get("learner_steps", 0)),
         "wall_clock_s": float(counters.get("wall_clock_s", 0.0)),
         "episodes": len(stats.returns),
@@ -223,7 +234,8 @@ def format_result(r: dict) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m agents.evaluate", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("run_dir", help="a run directory (runs/<name>) with config.json and checkpoints/")
+    parser.add_argument("run_dir", help="a run directory (runs/<name>) with config.json and checkpoints/, a file of "
+                                        "Agent.save, or a pretrained actor's name (python -m agents.pretrained)")
     parser.add_argument("--episodes", type=int, default=100, help="episodes to evaluate (>= 1)")
     parser.add_argument("--seed", type=int, default=None, help="env and sampling seed (default: the run's seed)")
     parser.add_argument("--greedy", action="store_true", help="take the most likely action instead of sampling")
