@@ -56,9 +56,11 @@ def load_run(source: str):
 
         try:
             payload = _read(source)
-        except (FileNotFoundError, ValueError, OSError) as exc:
-            raise RunError(f"{exc} (expected a run directory, runs/<name>)" if not os.path.exists(source)
-                           else str(exc)) from None
+        except FileNotFoundError as exc:
+            raise RunError(str(exc)) from None
+        except (ValueError, OSError) as exc:  # (torch's unpickling errors run to many lines)
+            first = str(exc).strip().split(". ")[0].splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise RunError(f"{source!r} is not a checkpoint or a file of Agent.save: {first}") from None
         saved = json.loads(payload["config"])
         return RunConfig(**{k: v for k, v in saved.items() if k in known}), payload, source
     config_path = os.path.join(source, "config.json")

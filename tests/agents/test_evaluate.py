@@ -84,10 +84,12 @@ def test_annotate_pads_to_even_sizes_and_keeps_the_frame():
 
 def bad_argvs(run_dir: str, tmp: Path) -> dict:
     (tmp / "not-a-run").mkdir()
+    (tmp / "notes.txt").write_text("not a checkpoint")
     (tmp / "no-checkpoint").mkdir()
     shutil.copy(os.path.join(run_dir, "config.json"), tmp / "no-checkpoint")
     return {
         "missing run dir": [str(tmp / "missing")],
+        "not a checkpoint": [str(tmp / "notes.txt")],
         "no config.json": [str(tmp / "not-a-run")],
         "no checkpoint": [str(tmp / "no-checkpoint")],
         "zero episodes": [run_dir, "--episodes", "0"],
@@ -107,4 +109,4 @@ def test_errors_exit_2(run_dir, tmp_path, capsys):
 def test_cli_exit_code(tmp_path):
     done = subprocess.run([sys.executable, "-m", "agents.evaluate", str(tmp_path / "missing")], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and "is not a directory" in done.stderr
+    assert done.returncode == 2 and "no such file or run directory" in done.stderr
