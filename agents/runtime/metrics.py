@@ -14,7 +14,8 @@ tested separately), ``recomputed_targets`` (batches whose pi_old the learner rec
 because the runner worked ahead of a target refresh), then the latest learner/distill losses
 (``loss``, ``policy_loss``, ``value_loss``, ``kl_actor_learner``, ``policy_entropy`` and
 ``actor_entropy`` (nats: the learner's policy and the behaviour policy on the batch), ``eta``,
-``alpha``, ``distill_loss``, ...),
+``alpha``, ``distill_loss``, ``distill_target_age`` (ALD: learner steps since the target network
+that made the distilled batch's targets), ...),
 under ``--runner ray`` ``actors_per_node`` (the actors that delivered since their last (re)creation,
 per node; a JSON object in the CSV), ``trajectories_in_flight``,
 ``trajectory_in_flight_s`` and ``trajectory_fetch_s`` (see :class:`agents.runtime.drivers.ray_driver.RayFleet`), ``agent``,
@@ -38,9 +39,9 @@ COLUMNS = (
     "actor_restarts", "nan_updates", "actor_param_version", "actor_param_checks", "actor_param_mismatches",
     "recomputed_targets", "loss", "policy_loss", "value_loss", "temperature_loss", "kl_penalty",
     "kl_target", "kl_actor_learner", "policy_entropy", "actor_entropy", "learner_kl_reg", "eta", "alpha",
-    "popart_mu", "popart_sigma",
-    "value_target", "distill_loss", "distill_kl", "distill_value", "actors_per_node", "trajectories_in_flight",
-    "trajectory_in_flight_s", "trajectory_fetch_s", "agent", "env_id", "seed", "final", "solved",
+    "popart_mu", "popart_sigma", "value_target", "distill_loss", "distill_kl", "distill_value", "distill_target_age",
+    "actors_per_node", "trajectories_in_flight", "trajectory_in_flight_s", "trajectory_fetch_s", "agent", "env_id",
+    "seed", "final", "solved",
 )
 
 

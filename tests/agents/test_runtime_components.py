@@ -144,14 +144,16 @@ def test_distillers_share_parameters_and_actors_refresh_every_k_a():
     actor = make_actor(config, store=store)
     loaded = actor.version
     before = {k: v.clone() for k, v in store.tensors.items()}
-    published = d1.step(batch)["published"]
+    metrics = d1.step(batch)
+    published = metrics["published"]
+    assert "distill_target_age" not in metrics  # (no learner count given)
     for (name, p1), (_, p2) in zip(d1.model.named_parameters(), d2.model.named_parameters()):
         assert p1.data_ptr() == p2.data_ptr() == store.tensors[name].data_ptr()
     assert any(not torch.equal(before[k], store.tensors[k]) for k in before)
     assert store.version == published.version == 1 and published == store.current()
     actor.rollout()
     assert actor.version == loaded  # one distill step < K_A = 2
-    d2.step(batch)
+    assert d2.step(batch, learner_steps=batch.target.version + 7)["distill_target_age"] == 7
     trajectory = actor.rollout()
     assert actor.version == trajectory.param_version == 2 and trajectory.param_digest == store.current().digest
 

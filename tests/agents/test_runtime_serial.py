@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -29,8 +30,11 @@ def test_each_agent_trains_and_is_deterministic(tmp_path, agent):
     assert last["episodes"] > 0 and 0.0 <= last["success_rate"] <= 1.0
     for key in ("loss", "policy_loss", "value_loss", "eta", "alpha", "kl_target", "popart_sigma"):
         assert key in last
+    assert 0.0 <= last["policy_entropy"] <= np.log(4) + 1e-6 and 0.0 <= last["actor_entropy"] <= np.log(4) + 1e-6
     if agent == "ald":
         assert last["distill_steps"] == 400 and "distill_kl" in last
+        # replay holds the runner's batches of the last 256 learner steps, from targets at most K_L older
+        assert 0 <= last["distill_target_age"] <= 200
     assert {k: v for k, v in last.items() if k not in TIMING} == {k: v for k, v in last_again.items() if k not in TIMING}
     a, _ = checkpoint.load_latest(str(tmp_path / "a"))
     b, _ = checkpoint.load_latest(str(tmp_path / "b"))

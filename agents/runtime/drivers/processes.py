@@ -274,7 +274,7 @@ def distill_main(shared: Shared, distill_id: int) -> None:
             batch = get(shared.replay_responses[distill_id], shared.stop_distill)
             if batch is None:
                 continue
-            metrics = distiller.step(batch)
+            metrics = distiller.step(batch, counters.learner_steps.value)
             Counters.add(counters.distill_steps, 1)
             shared.emit("distill", metrics)
 

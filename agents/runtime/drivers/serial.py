@@ -60,7 +60,7 @@ class SerialDriver:
                 continue
             for _ in range(distill_steps_due(self.config.distill_ratio, stats.learner_steps, stats.distill_steps)):
                 distiller = self.distillers[stats.distill_steps % len(self.distillers)]
-                stats.add_distill_steps(1, distiller.step(self.replay.sample()))
+                stats.add_distill_steps(1, distiller.step(self.replay.sample(), self.learner.steps))
 
     def save(self) -> str:
         payload = checkpoint.payload(self.config, self.learner.state(), self.stores.actor.tensors,

@@ -36,7 +36,10 @@ class Distiller:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate)
         self.steps = 0
 
-    def step(self, db: DistillBatch) -> dict:
+    def step(self, db: DistillBatch, learner_steps: int | None = None) -> dict:
+        """One distill step on ``db``; with ``learner_steps`` (the learner's count now) its metrics
+        also give the target's age, ``distill_target_age``: learner steps since the target network
+        that produced ``db``'s targets (the replay's age plus up to ``K_L`` of target staleness)."""
         c, batch = self.config, db.data
         T = batch.action.shape[0]
         obs = torch.from_numpy(batch.obs[:T])
@@ -52,5 +55,8 @@ class Distiller:
         with self.store.writing() as published:
             self.optimizer.step()
         self.steps += 1
-        return {"distill_loss": float(loss.total.detach()), "distill_kl": float(loss.policy_kl.detach()),
-                "distill_value": float(loss.value.detach()), "published": published[0]}
+        metrics = {"distill_loss": float(loss.total.detach()), "distill_kl": float(loss.policy_kl.detach()),
+                   "distill_value": float(loss.value.detach()), "published": published[0]}
+        if learner_steps is not None:
+            metrics["distill_target_age"] = learner_steps - db.target.version
+        return metrics
