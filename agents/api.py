@@ -35,8 +35,8 @@ a second ``learn`` continues it. Ctrl-C during ``learn`` (in the main thread, wh
 handlers can be installed) writes a final checkpoint and raises KeyboardInterrupt; a run refused
 before it starts (its directory holds another run, a Ray cluster is unreachable) raises
 :class:`agents.runtime.run_directory.RunError`, a failed run RuntimeError once its processes
-are stopped. Their messages name options as this API's keywords (``batch_size=64``), not as the
-command line's flags. The callback also receives the final row, after a stop it asked for.
+are stopped. Refusals name options as this API's keywords (``batch_size``, ``num_actors=3``),
+not as the command line's flags. The callback also receives the final row, after a stop it asked for.
 """
 
 from __future__ import annotations
@@ -57,39 +57,55 @@ OPTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in (
 """The keyword options of an agent: the command line's, but ``--resume`` (use :meth:`Agent.load`)."""
 
 
-_FLAG = re.compile(r"--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)(?: ([^\s-]\S*[\d/'\"]\S*|[\d/'\"]\S*))?")  # (a value: a number or a path)
+QUOTES = "'\""
+_FLAG = re.compile(r"(?<![\w.'\"-])--([a-z][a-z0-9]*(?:-[a-z0-9]+)*)")
+_NUMBER = re.compile(r" (-?\d+(?:\.\d+)?(?:e-?\d+)?)(?![\w./])")
+_PATH = re.compile(r" ('[^']*'|\"[^\"]*\"|[^\s'\"]+?)(?=[:,;)]*(?:\s|$))")
 
 
 def _as_keywords(text: str) -> str:
     """An error text of the shared code in this API's terms: ``--num-actors 3`` -> ``num_actors=3``,
-    ``--resume <dir>`` -> ``load(<dir>)``, ``--overwrite`` -> ``overwrite=True``."""
+    ``--batch-size`` -> ``batch_size``, ``--resume <dir>`` -> ``load('<dir>')``, ``--overwrite`` ->
+    ``overwrite=True``. Text in backticks (a quoted command line) is left as it is."""
 
-    def keyword(match: re.Match) -> str:
-        name, value = match.group(1).replace("-", "_"), match.group(2)
-        if name == "resume":
-            if not value:
-                return "load()"
-            path = value.rstrip(":,;")
-            return f"load({path!r}){value[len(path):]}"
-        if name == "overwrite":
-            return "overwrite=True" + (f" {value}" if value else "")
-        if name not in OPTIONS:
-            return match.group(0)
-        return f"{name}={value}" if value else name
+    def rewrite(segment: str) -> str:
+        out, at = [], 0
+        for match in _FLAG.finditer(segment):
+            name = match.group(1).replace("-", "_")
+            if name not in OPTIONS and name not in ("env_id", "resume", "overwrite"):
+                continue
+            out.append(segment[at:match.start()])
+            at = match.end()
+            if name == "resume":
+                path = _PATH.match(segment, at)
+                if path:
+                    value = path.group(1)
+                    quoted = value[0] in QUOTES
+                    out.append(f"load({value if quoted else repr(value)})")
+                    at = path.end()
+                else:
+                    out.append("load()")
+            elif name == "overwrite":
+                out.append("overwrite=True")
+            elif number := _NUMBER.match(segment, at):
+                out.append(f"{name}={number.group(1)}")
+                at = number.end()
+            else:
+                out.append(name)
+        return "".join(out) + segment[at:]
 
-    return _FLAG.sub(keyword, text)
+    parts = text.split("`")
+    return "`".join(rewrite(part) if i % 2 == 0 else part for i, part in enumerate(parts))
 
 
 @contextlib.contextmanager
-def _in_api_terms():
-    """Re-raise a refusal (ValueError, RunError) with its options named as keywords."""
-    from agents.runtime.run_directory import RunError
-
+def _in_api_terms(*kinds: type):
+    """Re-raise a refusal of one of ``kinds`` (exactly those types) with its options named as keywords."""
     try:
         yield
-    except (ValueError, RunError) as exc:
+    except Exception as exc:  # noqa: BLE001 - re-raised unchanged unless it is a refusal of those kinds
         text = _as_keywords(str(exc))
-        if text == str(exc):
+        if type(exc) not in kinds or text == str(exc):
             raise
         raise type(exc)(text) from None
 
@@ -100,7 +116,7 @@ def _config(agent: str, env_id: str, options: dict[str, Any], base: Optional[dic
             close = difflib.get_close_matches(name, OPTIONS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else " (the options are RunConfig's fields)"
             raise TypeError(f"{agent}: unknown option {name!r}{hint}")
-    with _in_api_terms():
+    with _in_api_terms(ValueError):
         config = RunConfig(**{**(base or {}), "agent": agent, "env_id": env_id, **options})
         validate(config)
     return config
@@ -188,7 +204,7 @@ class Agent:
                 return False
 
         before = set(checkpoint.list_checkpoints(self.run_dir))
-        with _in_api_terms():
+        with _in_api_terms(RunError):  # (refusals before the start; a training error goes out as raised)
             code = launch(config, overwrite=overwrite, on_row=on_row)
         payload, path = checkpoint.load_latest(self.run_dir)
         if payload is not None and (self._in_run_dir or path not in before):  # (never another run's)
@@ -328,7 +344,7 @@ class ActorPolicy:
 def load_actor(path: str, seed: Optional[int] = None) -> ActorPolicy:
     """The actor of a file written by :meth:`Agent.save`, of a run directory's newest checkpoint,
     or a pretrained actor by name (``load_actor("ald-imaze9")``; ``python -m agents.pretrained``
-    lists them)."""
+    lists them; an existing path of that name wins)."""
     payload = _read(path)
     saved = json.loads(payload["config"])
     config = RunConfig(**{k: v for k, v in saved.items() if k in {f.name for f in dataclasses.fields(RunConfig)}})

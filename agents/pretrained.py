@@ -5,8 +5,10 @@ it came from, in ``assets/pretrained/<name>.pt`` (tens of kilobytes: the learner
     python -m agents.evaluate ald-imaze9 --video ald.gif          # watch one (any name listed)
     python -m agents.pretrained export runs/<run> --name NAME     # add one (from a run or a saved agent)
 
-From code, ``agents.load_actor("ald-imaze9")`` gives the policy (:class:`agents.api.ActorPolicy`).
-A file of this kind holds no learner, so it cannot train on (``ALD.load`` refuses it).
+From code, ``agents.load_actor("ald-imaze9")`` gives the policy (:class:`agents.api.ActorPolicy`);
+a file or directory of that name in the current directory wins over the pretrained actor. A file
+of this kind holds no learner, so it cannot train on (``ALD.load`` refuses it). The actors come
+with the repository (``pip install -e .``): a wheel of the packages alone ships none.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def names() -> list[str]:
     """The pretrained actors' names, sorted."""
     if not os.path.isdir(DIRECTORY):
         return []
-    return sorted(f[:-3] for f in os.listdir(DIRECTORY) if f.endswith(".pt"))
+    return sorted(f[:-3] for f in os.listdir(DIRECTORY) if f.endswith(".pt") and _NAME.match(f[:-3]))
 
 
 def path_of(name: str) -> Optional[str]:
@@ -89,7 +91,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not found:
         print(f"no pretrained actors in {DIRECTORY}")
     for name in found:
-        info = describe(checkpoint.load(path_of(name)))
+        try:
+            info = describe(checkpoint.load(path_of(name)))
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"{name}: unreadable ({type(exc).__name__}: {str(exc).split('. ')[0][:120]})")
+            continue
         note = f"  {info['note']}" if info.get("note") else ""
         print(f"{name}: {info['agent']} on {info['env_id']}, {info['env_steps']:,} env steps of training{note}")
     return 0

@@ -170,8 +170,10 @@ class RunStats:
         resumed run continues exactly where the last row ended)."""
         self.frozen_clock = float(wall_clock_s)
 
-    def row(self, final: bool = False) -> dict:
-        """A metrics row; rates are over the time since the previous row (``final``: the run's last)."""
+    def row(self, final: bool = False, rates: bool = True) -> dict:
+        """A metrics row; rates are over the time since the previous row (``final``: the run's last).
+        ``rates=False``: a row of counters only (rates None), between two rows' windows (the next
+        row's rates still cover the whole time since the previous one)."""
         now = time.monotonic()
         span = max(now - self._window_start, 1e-9)
         w = self._window
@@ -194,6 +196,10 @@ class RunStats:
         }
         for key, value in self.latest.items():
             row.setdefault(key, value)
+        if not rates:
+            row.update(dict.fromkeys(("actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl",
+                                      "learner_waiting_pct")))
+            return row
         self._new_window()
         return row
 
@@ -291,6 +297,9 @@ class MetricsWriter:
 
     def close(self) -> None:
         """Close every file; the first OSError (a full disk flushing the last row) is raised after."""
+        if self.tb is not None and self.config_text is not None:  # (a run that wrote no row)
+            self.tb.add_text("config", self.config_text, 0)
+            self.config_text = None
         error = None
         for f in (self.jsonl, self.csv_file, self.tb):
             try:

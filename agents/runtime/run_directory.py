@@ -104,7 +104,7 @@ class RunLock:
                 continue
             raise RunError(f"{self.run_dir} is in use by another run (pid {holder.get('pid', '?')} on "
                            f"{holder.get('host', '?')} since {holder.get('since', '?')}: "
-                           f"{holder.get('command', '?')}); wait for it to end{hint}")
+                           f"`{holder.get('command', '?')}`); wait for it to end{hint}")
 
     def _try(self) -> bool:
         try:

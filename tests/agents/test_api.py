@@ -162,3 +162,21 @@ def test_the_api_reference_is_current_and_the_packages_are_typed():
     for name in ("Agent.learn", "ActorPolicy.predict", "agents.load_actor", "`--learning-rate`", "MemoryEnvs/IMaze-9x9-v0"):
         assert name in text, name
     assert files("agents").joinpath("py.typed").is_file() and files("memory_envs").joinpath("py.typed").is_file()
+
+
+@pytest.mark.parametrize("cli,api", [
+    ("--num-actors 3 x --actor-cpus 1 needs 3 CPUs", "num_actors=3 x actor_cpus=1 needs 3 CPUs"),
+    ("--batch-size must be >= 1, got 0", "batch_size must be >= 1, got 0"),
+    ("continue it with --resume runs/x, choose another --name, or start anew with --overwrite",
+     "continue it with load('runs/x'), choose another name, or start anew with overwrite=True"),
+    ("--resume '/tmp/x' is not a run", "load('/tmp/x') is not a run"),
+    ("(--resume runs/x); go", "(load('runs/x')); go"),
+    ("cannot use 'x' (--runs-dir/--name)", "cannot use 'x' (runs_dir/name)"),
+    ("'/tmp/exp--seed/run' is bad", "'/tmp/exp--seed/run' is bad"),  # a path is not a flag
+    ("--no-such-flag 3", "--no-such-flag 3"),
+    ("in use (pid 3: `python -m agents.ald --num-actors 4`); wait", "in use (pid 3: `python -m agents.ald --num-actors 4`); wait"),
+])
+def test_refusals_name_options_as_keywords(cli, api):
+    from agents.api import _as_keywords
+
+    assert _as_keywords(cli) == api

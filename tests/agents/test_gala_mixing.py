@@ -148,14 +148,14 @@ def test_replicas_start_from_the_same_parameters_with_their_own_seeds(tmp_path):
     assert all(torch.equal(one["actor"][k], two["actor"][k]) for k in one["actor"])
 
 
-def _lstm_learner_model(seed: int, mu: float, nu: float):
+def _learner_model(seed: int, mu: float, nu: float, agent: str = "lstm"):
     import torch
 
     from agents.losses import PopArtStats, popart_sigma
     from agents.runtime.assembly import make_learner, make_stores
     from runtime_helpers import tiny_config
 
-    config = tiny_config(agent="lstm", seed=seed)
+    config = tiny_config(agent=agent, seed=seed)
     model = make_learner(config, make_stores(config, None), None).model
     torch.manual_seed(seed)
     with torch.no_grad():
@@ -174,7 +174,7 @@ def test_popart_heads_are_mixed_in_reward_units():
 
     from agents.gala.replica import install, message_of
 
-    a, b = _lstm_learner_model(0, mu=0.0, nu=1e-7), _lstm_learner_model(1, mu=0.3, nu=0.25)
+    a, b = _learner_model(0, mu=0.0, nu=1e-7), _learner_model(1, mu=0.3, nu=0.25)
     features = torch.randn(5, a.value_head.linear.in_features)
     with torch.no_grad():
         value_a, value_b = (m.value_head.denormalize(m.value_head(features)) for m in (a, b))
@@ -195,12 +195,14 @@ def test_popart_heads_are_mixed_in_reward_units():
     assert np.allclose(after[name], (message_a[name] + message_b[name]) / 2, atol=1e-6)
 
 
-def test_a_message_installed_back_leaves_the_model_unchanged():
+@pytest.mark.parametrize("agent", ["ald", "lstm", "gtrxl", "asymm_ac"])
+def test_a_message_installed_back_leaves_the_model_unchanged(agent):
     import torch
 
-    from agents.gala.replica import gossiped, install, message_of
+    from agents.gala.replica import gossiped, install, message_of, popart_heads
 
-    model = _lstm_learner_model(2, mu=-0.2, nu=0.5)
+    model = _learner_model(2, mu=-0.2, nu=0.5, agent=agent)
+    assert popart_heads(model)  # (asymm_ac: the critic's and the unused one of its policy)
     before = {k: v.clone() for k, v in gossiped(model).items()}
     install(model, message_of(model))
     for name, value in gossiped(model).items():

@@ -59,3 +59,19 @@ def test_export_keeps_the_actor_and_every_entry_point_takes_the_name(run_dir, tm
     assert pretrained.main([]) == 0
     assert "tiny-ald: ald on MemoryEnvs/IMaze-9x9-v0" in capsys.readouterr().out
     assert json.loads(payload["config"])["agent"] == "ald"
+
+
+def test_odd_files_do_not_break_the_listing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(pretrained, "DIRECTORY", str(tmp_path))
+    (tmp_path / "Bad Name.pt").write_bytes(b"x")
+    (tmp_path / "damaged.pt").write_bytes(b"not a checkpoint")
+    assert pretrained.names() == ["damaged"]
+    assert pretrained.main(["list"]) == 0
+    assert "damaged: unreadable" in capsys.readouterr().out
+
+
+def test_a_local_path_wins_over_a_pretrained_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ald-imaze9").mkdir()  # not a run directory: the name means this path now
+    with pytest.raises(FileNotFoundError, match="no readable checkpoint"):
+        load_actor("ald-imaze9")

@@ -134,7 +134,7 @@ class Supervisor:
                 self.check_processes()
                 if self.stats.finished():
                     if self.stats.solved:  # the moment of the decision (the actors still end episodes while stopping)
-                        self.log_row(self.stats.row())
+                        self.log_row(self.stats.row(rates=False))
                     break
                 if time.monotonic() - last_log >= c.log_seconds:
                     self.log_row(self.stats.row())

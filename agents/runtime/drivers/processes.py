@@ -68,15 +68,15 @@ class Shared:
         except queue.Full:
             pass
 
-    def emit_last(self, *message, timeout_s: float = 5.0) -> None:
-        """This process's last report, sent before it exits: wait (bounded) until the queue's
-        feeder thread has written it to the pipe. The exit cancels the feeder threads' joins (a
-        reader may be gone), which would otherwise drop a message put just before it."""
+    def emit_last(self, *message, timeout_s: float = 5.0, flush_s: float = 5.0) -> None:
+        """This process's last report, sent before it exits: wait (at most ``flush_s``) until the
+        queue's feeder thread has written it to the pipe. The exit cancels the feeder threads'
+        joins (a reader may be gone), which would otherwise drop a message put just before it."""
         self.events.put(message, timeout=timeout_s)
         self.events.close()  # flush it, but never wait on a queue lock a killed actor may hold
         flush = threading.Thread(target=self.events.join_thread, daemon=True)
         flush.start()
-        flush.join(timeout_s)
+        flush.join(flush_s)
 
     def orphaned(self) -> bool:
         """Whether the supervisor is gone (this process was re-parented)."""
@@ -128,7 +128,8 @@ def run_role(shared: Shared, role: str, threads: int, body, grace_s: float = ORP
         body()
     except Exception:  # noqa: BLE001
         try:
-            shared.emit_last("error", role, traceback.format_exc())
+            if not shared.orphaned():  # (nobody reads the queue of a supervisor that is gone)
+                shared.emit_last("error", role, traceback.format_exc(), timeout_s=1.0)
         except Exception:  # noqa: BLE001 - the supervisor also sees the exit code
             pass
         code = 1

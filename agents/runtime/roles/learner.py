@@ -132,7 +132,7 @@ class Learner:
             kl_penalty=float(pieces.kl_penalty.detach()), value_loss=float(v_loss.total.detach()), kl_target=float(pieces.kl),
             kl_actor_learner=float(kl_actor), policy_entropy=float(entropy), actor_entropy=float(behaviour_entropy),
             eta=float(pieces.eta), alpha=float(pieces.alpha),
-            popart_mu=float(new.mu.reshape(-1)[0]), popart_sigma=float(new.sigma.reshape(-1)[0]),
+            popart_mu=float(head.mu.reshape(-1)[0]), popart_sigma=float(head.sigma.reshape(-1)[0]),  # (after gossip)
             value_target=float(targets[valid].mean()), nan_updates=self.nan_total,
             recomputed_targets=self.recomputed_targets,
         )
