@@ -161,7 +161,9 @@ def test_ctrl_c_stops_every_replica_with_a_final_checkpoint_and_resume_continues
         ends[i] = last["env_steps"]
     assert wait_for(lambda: not live_actors(), 30)
     more = max(ends.values()) + 800
+    # as agents.experiment resumes it: the run's own options again, --name/--runs-dir naming this directory
     resumed = subprocess.run([sys.executable, "-m", "agents.gala", "--resume", str(tmp_path / "sig"),
+                              "--runs-dir", str(tmp_path), "--name", "sig", "--agent", "ald",
                               "--total-env-steps", str(more), "--ray-address", cluster.address, "--no-progress"],
                              capture_output=True, text=True, timeout=240)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
