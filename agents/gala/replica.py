@@ -62,7 +62,8 @@ def message_of(model: torch.nn.Module) -> dict[str, np.ndarray]:
     Averaging normalised weights of replicas whose sigmas differ averages nothing meaningful:
     with no reward yet, sigma shrinks toward its floor and the normalised weights grow as
     ``1 / sigma``, so one replica's first returns moved its weights by orders of magnitude. In
-    reward units the mix averages the heads' value functions and the moments, both exactly."""
+    reward units the mix averages the moments exactly, and the heads' last layers: on the same
+    features the mixed head predicts the mean of the heads' values."""
     message = {k: v.detach().cpu().numpy().copy() for k, v in gossiped(model).items()}  # (not views: install writes)
     for prefix, head in popart_heads(model).items():
         unit = (torch.zeros_like(head.mu), torch.ones_like(head.sigma))
@@ -81,7 +82,8 @@ def install(model: torch.nn.Module, mixed: dict[str, np.ndarray]) -> None:
         mu, nu = values[f"{prefix}mu"], values[f"{prefix}nu"]
         sigma = popart_sigma(mu, nu, head.min_sigma)
         unit = (torch.zeros_like(mu), torch.ones_like(sigma))
-        weight, bias = popart_preserve(values[f"{prefix}linear.weight"], values[f"{prefix}linear.bias"], unit, (mu, sigma))
+        weight, bias = popart_preserve(values[f"{prefix}linear.weight"], values[f"{prefix}linear.bias"], unit,
+                                       (mu, sigma))
         values.update({f"{prefix}linear.weight": weight, f"{prefix}linear.bias": bias, f"{prefix}sigma": sigma})
     for name, tensor in gossiped(model).items():
         tensor.copy_(values[name])
