@@ -51,7 +51,7 @@ from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
 
-from agents.runtime.config import RunConfig, fixed_changes, validate
+from agents.runtime.config import RunConfig, fixed_changes, saved_config, validate
 
 OPTIONS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in ("agent", "env_id", "resume"))
 """The keyword options of an agent: the command line's, but ``--resume`` (use :meth:`Agent.load`)."""
@@ -346,6 +346,4 @@ def load_actor(path: str, seed: Optional[int] = None) -> ActorPolicy:
     or a pretrained actor by name (``load_actor("ald-imaze9")``; ``python -m agents.pretrained``
     lists them; an existing path of that name wins)."""
     payload = _read(path)
-    saved = json.loads(payload["config"])
-    config = RunConfig(**{k: v for k, v in saved.items() if k in {f.name for f in dataclasses.fields(RunConfig)}})
-    return ActorPolicy(config, payload["actor"], seed)
+    return ActorPolicy(saved_config(json.loads(payload["config"])), payload["actor"], seed)

@@ -48,10 +48,16 @@ def load_run(source: str):
     """``(RunConfig, checkpoint payload, what was read)`` of a run directory's newest checkpoint, a
     file of ``Agent.save`` or a pretrained actor's name; :class:`RunError` if unusable."""
     from agents.runtime import checkpoint
-    from agents.runtime.config import RunConfig
+    from agents.runtime.config import saved_config
 
-    known = {f.name for f in dataclasses.fields(RunConfig)}
-    if not os.path.isdir(source):
+    if os.path.isdir(source):
+        if not os.path.exists(os.path.join(source, "config.json")):
+            raise RunError(f"{source!r} has no config.json: not a run directory")
+        payload, path = checkpoint.load_latest(source)
+        if payload is None:
+            raise RunError(f"{source!r} has no readable checkpoint in {checkpoint.checkpoint_dir(source)}")
+        where = os.path.relpath(path, source)
+    else:
         from agents.api import _read
 
         try:
@@ -61,18 +67,8 @@ def load_run(source: str):
         except (ValueError, OSError) as exc:  # (torch's unpickling errors run to many lines)
             first = str(exc).strip().split(". ")[0].splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
             raise RunError(f"{source!r} is not a checkpoint or a file of Agent.save: {first}") from None
-        saved = json.loads(payload["config"])
-        return RunConfig(**{k: v for k, v in saved.items() if k in known}), payload, source
-    config_path = os.path.join(source, "config.json")
-    if not os.path.exists(config_path):
-        raise RunError(f"{source!r} has no config.json: not a run directory")
-    with open(config_path) as f:
-        saved = json.load(f)
-    config = RunConfig(**{k: v for k, v in saved.items() if k in known})
-    payload, path = checkpoint.load_latest(source)
-    if payload is None:
-        raise RunError(f"{source!r} has no readable checkpoint in {checkpoint.checkpoint_dir(source)}")
-    return config, payload, os.path.relpath(path, source)
+        where = source
+    return saved_config(json.loads(payload["config"])), payload, where
 
 
 def load_actor(config, payload: dict):

@@ -176,6 +176,13 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
+def saved_config(saved: dict[str, Any]) -> RunConfig:
+    """The :class:`RunConfig` of a saved config (a checkpoint's or ``config.json``), leaving out
+    settings this version does not know (a file from another version of the project)."""
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    return RunConfig(**{k: v for k, v in saved.items() if k in known})
+
+
 def paper_preset() -> dict[str, Any]:
     """Table 1 of the paper (N_A 30, N_D 8, batch 64, single-env actors, Adam 1e-4, a full-width
     GTrXL, ...)."""
