@@ -19,7 +19,7 @@ from agents.gala.files import GALA_FILE, ROWS_FILE, read_gala_rows
 from agents.gala.mixing import consensus_distances
 from agents.gala.replica import Replica
 from agents.runtime.faults import fault_environment
-from agents.runtime.run_directory import RunError, RunLock, move_aside
+from agents.runtime.run_directory import RunError, RunLock, move_aside, write_json
 
 
 
@@ -40,10 +40,7 @@ def open_gala_dir(config, gala, overwrite: bool) -> tuple[str, RunLock]:
             raise RunError(f"{run_dir} already holds a GALA run; continue it with --resume {run_dir}, choose "
                            f"another --name, or --overwrite")
         lock = move_aside(run_dir, lock)
-    temp = os.path.join(run_dir, f".{GALA_FILE}.partial")
-    with open(temp, "w") as f:
-        json.dump({"run": {**config.to_dict(), "resume": ""}, "gala": gala.to_dict()}, f, indent=2)
-    os.replace(temp, os.path.join(run_dir, GALA_FILE))
+    write_json(os.path.join(run_dir, GALA_FILE), {"run": {**config.to_dict(), "resume": ""}, "gala": gala.to_dict()})
     return run_dir, lock
 
 
@@ -107,10 +104,7 @@ class GalaSupervisor:
                 del self.created[replica]
 
     def write_pids(self) -> None:
-        temp = os.path.join(self.run_dir, ".pids.json.partial")
-        with open(temp, "w") as f:
-            json.dump({f"replica-{i}": pid for i, pid in sorted(self.pids.items())}, f)
-        os.replace(temp, os.path.join(self.run_dir, "pids.json"))
+        write_json(os.path.join(self.run_dir, "pids.json"), {f"replica-{i}": pid for i, pid in sorted(self.pids.items())})
 
     def ended(self, ref) -> None:
         """A train call returned: the replica finished, or it crashed and is restarted."""

@@ -217,11 +217,16 @@ def resume_checkpoint(config, run_dir: str) -> tuple[dict, str]:
     return payload, path
 
 
-def write_config(run_dir: str, config) -> None:
-    temp = os.path.join(run_dir, ".config.json.partial")
+def write_json(path: str, doc) -> None:
+    """Write ``doc`` as JSON to ``path`` atomically: a reader sees the old file or the whole new one."""
+    temp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.partial")
     with open(temp, "w") as f:
-        json.dump(config.to_dict(), f, indent=2)
-    os.replace(temp, os.path.join(run_dir, "config.json"))
+        json.dump(doc, f, indent=2)
+    os.replace(temp, path)
+
+
+def write_config(run_dir: str, config) -> None:
+    write_json(os.path.join(run_dir, "config.json"), config.to_dict())
 
 
 def open_run(config, overwrite: bool = False, cancelled=lambda: False) -> Run:

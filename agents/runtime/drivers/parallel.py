@@ -20,7 +20,6 @@ and fault tests; under the Ray driver the actors are Ray actors and not listed).
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import signal
@@ -34,6 +33,7 @@ from agents.runtime.assembly import make_stores
 from agents.runtime.drivers.processes import (STOP_SIGNALS, Shared, actor_main, distill_main, learner_main,
                                               replay_main, runner_main)
 from agents.runtime.metrics import RunStats
+from agents.runtime.run_directory import write_json
 from agents.runtime.topology import topology_of
 from agents.runtime.transport.channels import Counters, TrajectoryTransport, close_queue
 
@@ -113,8 +113,7 @@ class Supervisor:
         """``pids.json`` (for debugging and fault tests; a failed write only warns)."""
         pids = {name: p.pid for name, p in self.processes.items()}
         try:
-            with open(os.path.join(self.run_dir, "pids.json"), "w") as f:
-                json.dump({"supervisor": os.getpid(), **pids}, f)
+            write_json(os.path.join(self.run_dir, "pids.json"), {"supervisor": os.getpid(), **pids})
         except OSError as exc:
             print(f"warning: cannot write pids.json: {exc}", file=sys.stderr)
 
