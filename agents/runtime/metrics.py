@@ -179,15 +179,18 @@ class RunStats:
         w = self._window
         learner_sps = w["learner"] * self.agent_steps_per_batch / span
         distill_sps = w["distill"] * self.agent_steps_per_batch / span
+        measured = {
+            "actor_sps": sum(self.actor_sps.values()) / len(self.actor_sps) if self.actor_sps else None,
+            "env_sps": w["env"] / span, "learner_sps": learner_sps, "distill_sps": distill_sps,
+            "dprl": distill_sps / learner_sps if learner_sps else None,
+            "learner_waiting_pct": 100.0 * w["wait"] / (w["wait"] + w["busy"]) if w["wait"] + w["busy"] else None,
+        }
         row = {
             "env_steps": self.env_steps, "learner_steps": self.learner_steps, "distill_steps": self.distill_steps,
             "wall_clock_s": round(self.wall_clock(), 3), "episodes": self.episodes,
             "episode_return": sum(self.returns) / len(self.returns) if self.returns else None,
             "success_rate": sum(self.successes) / len(self.successes) if self.successes else None,
-            "actor_sps": sum(self.actor_sps.values()) / len(self.actor_sps) if self.actor_sps else None,
-            "env_sps": w["env"] / span, "learner_sps": learner_sps, "distill_sps": distill_sps,
-            "dprl": distill_sps / learner_sps if learner_sps else None,
-            "learner_waiting_pct": 100.0 * w["wait"] / (w["wait"] + w["busy"]) if w["wait"] + w["busy"] else None,
+            **(measured if rates else dict.fromkeys(measured)),
             "queue_depth": self.queue_depth, "actor_restarts": self.actor_restarts,
             "actor_param_version": min(self.actor_versions.values()) if self.actor_versions else None,
             "actor_param_checks": self.param_checks, "actor_param_mismatches": self.param_mismatches,
@@ -196,11 +199,8 @@ class RunStats:
         }
         for key, value in self.latest.items():
             row.setdefault(key, value)
-        if not rates:
-            row.update(dict.fromkeys(("actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl",
-                                      "learner_waiting_pct")))
-            return row
-        self._new_window()
+        if rates:
+            self._new_window()
         return row
 
     def restore(self, counters: dict) -> None:
