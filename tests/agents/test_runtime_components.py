@@ -1,5 +1,6 @@
 """Runtime roles in isolation: trajectory schema, batching, learner-runner memory, HOGWILD!, checkpoints."""
 
+import copy
 import dataclasses
 import json
 import os
@@ -204,6 +205,26 @@ def test_learner_skips_non_finite_updates_and_counts_them():
     assert all(torch.equal(before[k], v) for k, v in learner.model.state_dict().items())
     batch.data.reward[0, 0] = 0.0
     assert "loss" in learner.step(batch) and learner.nan_in_a_row == 0 and learner.steps == 1
+
+
+@pytest.mark.parametrize("agent", ["gtrxl", "lstm"])
+def test_entropy_bonus_is_minus_coef_times_the_policy_entropy_and_raises_it(agent):
+    """The same model and batch: the loss with ``entropy_coef`` c is the loss without it minus
+    c H(pi); with the bonus alone pulling (a large c), a few updates raise the entropy."""
+    base = tiny_config(agent=agent)
+    batch = make_batch(base)
+    torch.manual_seed(0)
+    model = build_learner_model(base)
+    losses, entropies = {}, {}
+    for coef in (0.0, 0.3):
+        config = dataclasses.replace(base, entropy_coef=coef)
+        learner = Learner(config, topology_of(config), copy.deepcopy(model), torch.device("cpu"))
+        first = learner.step(batch)
+        losses[coef], entropies[coef] = first["loss"], [first["policy_entropy"]]
+        entropies[coef] += [learner.step(batch)["policy_entropy"] for _ in range(30)]
+    assert entropies[0.0][0] == pytest.approx(entropies[0.3][0])
+    assert losses[0.3] == pytest.approx(losses[0.0] - 0.3 * entropies[0.0][0], abs=1e-5)
+    assert entropies[0.3][-1] > entropies[0.0][-1]
 
 
 def test_replay_is_fifo_and_samples_uniformly():

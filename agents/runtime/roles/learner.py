@@ -105,6 +105,9 @@ class Learner:
                            c.eps_eta, c.eps_alpha, mask=valid)
         v_loss = value_loss(prediction, targets, new.mu, new.sigma, mask=valid)
         total = pieces.total + v_loss.total
+        entropy = policy_entropy(logits)[valid].mean()
+        if c.entropy_coef:
+            total = total - c.entropy_coef * entropy
         metrics: dict = {}
         if self.topology.learner_kl_to_actor:
             reg = learner_kl_regulariser(logits, behaviour_logits, c.kl_direction, mask=valid)
@@ -125,12 +128,11 @@ class Learner:
         metrics.update(self._publish())
         with torch.no_grad():
             kl_actor = policy_kl(behaviour_logits, logits.detach())[valid].mean()
-            entropy = policy_entropy(logits.detach())[valid].mean()
             behaviour_entropy = policy_entropy(behaviour_logits)[valid].mean()
         metrics.update(
             loss=float(total.detach()), policy_loss=float(pieces.policy.detach()), temperature_loss=float(pieces.temperature.detach()),
             kl_penalty=float(pieces.kl_penalty.detach()), value_loss=float(v_loss.total.detach()), kl_target=float(pieces.kl),
-            kl_actor_learner=float(kl_actor), policy_entropy=float(entropy), actor_entropy=float(behaviour_entropy),
+            kl_actor_learner=float(kl_actor), policy_entropy=float(entropy.detach()), actor_entropy=float(behaviour_entropy),
             eta=float(pieces.eta), alpha=float(pieces.alpha),
             popart_mu=float(head.mu.reshape(-1)[0]), popart_sigma=float(head.sigma.reshape(-1)[0]),  # (after gossip)
             value_target=float(targets[valid].mean()), nan_updates=self.nan_total,
