@@ -9,6 +9,9 @@ pi_old is the target network: the parameters of the latest refresh, exactly as i
 A batch whose runner outputs come from an older refresh (the runner works ahead of the learner)
 gets its pi_old recomputed here with the learner's own copy of the target network.
 
+``entropy_coef`` > 0 adds an entropy bonus to the V-MPO loss (the paper has none; see
+``docs/architecture.md``, "Models and losses").
+
 PopArt: each step computes the new statistics from this batch's targets with the run's
 ``popart_decay`` first, normalises targets, advantages and predictions with them (never with
 stale ones), and after the optimizer step installs them in the value head, rescaled so that
