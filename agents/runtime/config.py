@@ -123,8 +123,8 @@ class RunConfig:
     alpha_init: float = _f(0.1, "V-MPO initial KL multiplier alpha (paper sweeps 0.1, 0.5, 1, 5)", range=POSITIVE)
     eps_eta: float = _f(0.1, "V-MPO temperature constraint", range=POSITIVE)
     eps_alpha: float = _f(0.004, "V-MPO KL constraint", range=POSITIVE)
-    entropy_coef: float = _f(0.0, "weight of an entropy bonus on the learner's policy (V-MPO has none; it keeps a "
-                                  "policy exploring before the first rewards)", range=at_least(0.0))
+    entropy_coef: float = _f(0.0, "weight of an entropy bonus on the learner's policy (V-MPO has none; it slows the "
+                                  "entropy's fall, e.g. on the 0.5 plateau of an I-Maze; README Results)", range=at_least(0.0))
     target_period: int = _f(10, "K_L: learner steps between target-network refreshes (paper sweeps 1, 10, 100)",
                             range=at_least(1))
     actor_refresh: int = _f(10, "K_A: distill steps (ald) or learner steps (baselines) between actor parameter "
