@@ -11,6 +11,7 @@ import torch
 import torch.multiprocessing as mp
 
 from agents.runtime import checkpoint
+from agents.runtime.config import AGENTS
 from agents.runtime.assembly import make_stores
 from agents.runtime.drivers.processes import Shared, distill_main
 from agents.runtime.roles.actor import Actor
@@ -30,8 +31,11 @@ def make_actor(config, actor_id=0, seed=0, store=None):
 
 
 def make_runner(config, model=None):
-    return LearnerRunner(topology_of(config), model or build_learner_model(config), config.num_streams,
-                         torch.device("cpu"))
+    topology = topology_of(config)
+    if model is None:  # (the runner's part of the learner model: all of it for ALD, the value net for Asymm. AC)
+        model = build_learner_model(config)
+        model = topology.runner_module(model) if topology.has_runner else model
+    return LearnerRunner(topology, model, config.num_streams, torch.device("cpu"))
 
 
 def test_trajectory_marks_final_observation_and_autoreset_step():
@@ -207,7 +211,7 @@ def test_learner_skips_non_finite_updates_and_counts_them():
     assert "loss" in learner.step(batch) and learner.nan_in_a_row == 0 and learner.steps == 1
 
 
-@pytest.mark.parametrize("agent", ["gtrxl", "lstm"])
+@pytest.mark.parametrize("agent", AGENTS)
 def test_entropy_bonus_is_minus_coef_times_the_policy_entropy_and_raises_it(agent):
     """The same model and batch: the loss with ``entropy_coef`` c is the loss without it minus
     c H(pi); and with a large c, 30 updates end with a higher entropy than without the bonus."""
