@@ -102,12 +102,11 @@ class GRUGate(nn.Module):
         self.gate_bias = nn.Parameter(torch.full((d_model,), float(gate_bias)))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        d = self.d_model
-        wy = self.w(y)
-        rz = wy[..., : 2 * d] + self.u_rz(x)
-        r = torch.sigmoid(rz[..., :d])
-        z = torch.sigmoid(rz[..., d:] - self.gate_bias)
-        h = torch.tanh(wy[..., 2 * d :] + self.u_g(r * x))
+        wr, wz, wg = self.w(y).split(self.d_model, dim=-1)  # (split, not slices: one cat in backward)
+        ur, uz = self.u_rz(x).split(self.d_model, dim=-1)
+        r = torch.sigmoid(wr + ur)
+        z = torch.sigmoid(wz + uz - self.gate_bias)
+        h = torch.tanh(wg + self.u_g(r * x))
         return torch.lerp(x, h, z)
 
 
@@ -132,9 +131,12 @@ class RelativeAttention(nn.Module):
     def project_kv(self, xn: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Normalised inputs ``[B, N, D]`` -> keys, values ``[B, H, N, dh]``."""
         inner = self.num_heads * self.head_dim
-        kv = F.linear(xn, self.qkv.weight[inner:])
-        kv = kv.view(*xn.shape[:2], 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        return kv[0], kv[1]
+        # Two products, not one split in two: selecting from a [2, ...] tensor costs a zero-filled
+        # copy of all of it in backward.
+        heads = (*xn.shape[:2], self.num_heads, self.head_dim)
+        keys = F.linear(xn, self.qkv.weight[inner : 2 * inner]).view(heads).transpose(1, 2)
+        values = F.linear(xn, self.qkv.weight[2 * inner :]).view(heads).transpose(1, 2)
+        return keys, values
 
     def project_q(self, xn: torch.Tensor) -> torch.Tensor:
         """``[B, N, D]`` -> queries ``[B, H, N, dh]``."""
@@ -173,10 +175,10 @@ class GTrXLLayer(nn.Module):
 
     def forward_sequence(self, x, memory, rel, bias):
         """``x [B, T, D]``, ``memory [B, M, D]`` -> ``(out [B, T, D], keys, values [B, H, M+T, dh])``."""
-        M = memory.shape[1]
+        M, T = memory.shape[1], x.shape[1]
         xn = self.ln_attn(torch.cat([memory, x], dim=1))
         keys, values = self.attn.project_kv(xn)
-        q = self.attn.project_q(xn[:, M:])
+        q = self.attn.project_q(xn.split((M, T), dim=1)[1])
         y = self.attn.attend(q, keys, values, rel, bias, skew_positions=True)
         return self._mlp_block(self.gate_attn(x, torch.relu(y))), keys, values
 

@@ -10,9 +10,9 @@ of the learner's time spent waiting for data), ``queue_depth``, ``actor_restarts
 ``actor_param_checks`` and ``actor_param_mismatches`` (actor refreshes whose received tensors
 were compared, by digest, with what the publisher wrote at that version, and how many differed:
 a lost, torn or misnumbered publication shows here; that a policy applies what it received is
-tested separately), ``recomputed_targets`` (batches whose pi_old the learner recomputed
-because the runner worked ahead of a target refresh), then the latest learner/distill losses
-(``loss``, ``policy_loss``, ``value_loss``, ``kl_actor_learner``, ``policy_entropy`` and
+tested separately), ``recomputed_targets`` (batches whose pi_old the learner recomputed because
+the runner worked ahead of a target refresh; 0 in a steady parallel run), then the latest
+learner/distill losses (``loss``, ``policy_loss``, ``value_loss``, ``kl_actor_learner``, ``policy_entropy`` and
 ``actor_entropy`` (nats: the learner's policy and the behaviour policy on the batch), ``eta``,
 ``alpha``, ``distill_loss``, ``distill_target_age`` (ALD: learner steps since the target network
 that made the distilled batch's targets), ...),

@@ -4,6 +4,7 @@ import copy
 import dataclasses
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -105,6 +106,70 @@ def test_runner_memory_equals_one_long_forward_sequence():
     np.testing.assert_allclose(runner_logits, logits.numpy(), atol=1e-5)
     assert first[1:].any(), "the segments should cross episode boundaries"
     assert order.tolist() == list(range(8))
+
+
+def staged_pair(config):
+    """A runner on a target store, two batches of the same streams it staged one after the other,
+    and a copy of its memory between them."""
+    stores = make_stores(config, None)
+    runner = make_runner(config)
+    runner.store = stores.target
+    actors = [make_actor(config, i, seed=i) for i in range(config.num_actors)]
+    batcher = Batcher(config.num_actors)
+    lbs, between = [], None
+    for _ in range(2):
+        for actor in actors:
+            batcher.add(actor.rollout())
+        lbs.append(runner.process(batcher.pop_batch()))
+        between = between or copy.deepcopy(runner.states)
+    return stores, runner, lbs, between
+
+
+def test_runner_restages_a_batch_from_its_memory_with_the_refreshed_target():
+    config = tiny_config(max_episode_steps=7, env_kwargs="")
+    stores, runner, (_, held), between = staged_pair(config)
+    assert not runner.stale(held) and runner.restaged(held) is held
+    model = build_learner_model(config)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    stores.target.publish(model.state_dict(), 10)
+    assert runner.stale(held)
+    again = runner.restaged(held)
+    assert again.target.version == 10 and not runner.stale(again)
+    # exactly what a runner with the memory from before `held` gives with the new parameters
+    reference = make_runner(config)
+    reference.store, reference.states = stores.target, between
+    fresh = reference.process(held.data)
+    np.testing.assert_allclose(again.target.logits, fresh.target.logits, atol=1e-6)
+    np.testing.assert_allclose(again.target.values, fresh.target.values, atol=1e-6)
+    assert not np.allclose(again.target.logits, held.target.logits, atol=1e-4)
+    for key in ("memory", "valid"):  # trained from the memory before `held`; the memory after it is the new one
+        np.testing.assert_array_equal(again.learner_state[key], held.learner_state[key])
+        torch.testing.assert_close(runner.states[key], reference.states[key])
+
+
+def test_hand_over_restages_a_batch_whose_target_was_refreshed_while_the_learner_queue_was_full():
+    import queue
+    import threading
+
+    from agents.runtime.drivers.processes import hand_over
+
+    config = tiny_config(max_episode_steps=7, env_kwargs="")
+    stores, runner, (first, held), _ = staged_pair(config)
+    learner_queue, stop, sent = queue.Queue(maxsize=1), threading.Event(), []
+    learner_queue.put(first)
+    thread = threading.Thread(target=lambda: sent.append(hand_over(learner_queue, held, runner, stop)))
+    thread.start()
+    time.sleep(0.1)
+    assert thread.is_alive() and learner_queue.full()  # waiting for room
+    stores.target.publish(build_learner_model(config).state_dict(), 10)  # the learner refreshes the target,
+    assert learner_queue.get(timeout=1) is first  # then takes its next batch
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert sent[0].target.version == 10 and learner_queue.get(timeout=1) is sent[0]
+    stop.set()
+    assert hand_over(learner_queue, held, runner, stop) is None  # (a stopped run sends nothing)
 
 
 def test_restarted_actor_never_splices_episodes():

@@ -232,24 +232,40 @@ def test_asymm_ac_policy_state_is_the_actors_and_value_state_the_runners():
 
 
 def test_pi_old_is_the_latest_target_refresh_whatever_the_runner_lags():
-    config = tiny_config(agent="ald", target_period=1)
+    config = tiny_config(agent="ald", target_period=2)
     lb, stores, _ = learner_batch(config)
     assert lb.target.version == 0
     learner = make_learner(config, stores, None)
+    d = lb.data
+    T = d.action.shape[0]
+    obs, state, first = torch.from_numpy(d.obs), to_torch(lb.learner_state, "cpu"), torch.from_numpy(d.first)
+
+    def target_logits():
+        with torch.no_grad():
+            return learner.target.forward_sequence(obs[:T], state, first[:T])[0]
+
+    def model_logits():
+        with torch.no_grad():
+            return learner.model.forward_sequence(obs, state, first)[0][:T]
+
+    for _ in range(2):
+        learner.step(lb)
+    assert learner.target_version == 2 and stores.target.version == 2
+    # a batch the runner made before that refresh, right after it: the target is the model, so
+    # pi_old is the model's own logits (no recomputation)
+    own = model_logits()
+    torch.testing.assert_close(learner.pi_old(lb, obs, state, first, own), target_logits(), atol=1e-5, rtol=1e-5)
+    assert learner.recomputed_targets == 0
+    # one update later the model has moved on: pi_old must be recomputed with the target network
     learner.step(lb)
-    assert learner.target_version == 1 and stores.target.version == 1
-    # a batch the runner made before that refresh: pi_old must be recomputed, not taken from it
-    with torch.no_grad():
-        d = lb.data
-        T = d.action.shape[0]
-        fresh = learner.target.forward_sequence(torch.from_numpy(d.obs[:T]), to_torch(lb.learner_state, "cpu"),
-                                                torch.from_numpy(d.first[:T]))[0]
-    stale_pi = learner.pi_old(lb, torch.from_numpy(d.obs), to_torch(lb.learner_state, "cpu"), torch.from_numpy(d.first))
-    torch.testing.assert_close(stale_pi, fresh)
+    assert learner.steps == 3 and learner.target_version == 2
+    stale_pi = learner.pi_old(lb, obs, state, first, model_logits())
+    torch.testing.assert_close(stale_pi, target_logits())
+    assert not torch.allclose(stale_pi, model_logits(), atol=1e-4)
     assert learner.recomputed_targets == 1
     current = LearnerBatch(lb.data, lb.learner_state, TargetOutputs(np.zeros_like(lb.target.logits),
-                                                                   lb.target.values, 1))
-    assert learner.pi_old(current, None, None, None).abs().sum() == 0  # taken from the batch
+                                                                   lb.target.values, 2))
+    assert learner.pi_old(current, None, None, None, None).abs().sum() == 0  # taken from the batch
     assert learner.recomputed_targets == 1
 
 

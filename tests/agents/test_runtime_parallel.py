@@ -71,6 +71,9 @@ def test_each_agent_runs_in_parallel_stops_on_a_signal_and_resumes_from_its_fina
     assert any(not torch.equal(initial[k], payload["actor"][k]) for k in initial)
     if agent == "ald":
         assert last["distill_steps"] > 0
+        # the runner re-stages the batch it holds when the target is refreshed, and the batch the
+        # learner takes right after a refresh has the model itself as its target: no recomputation
+        assert last["learner_steps"] >= 3 * tiny_config().target_period and last["recomputed_targets"] == 0
         distill_rows = [r["dprl"] for r in rows(tmp_path) if r["dprl"] is not None]
         assert max(distill_rows) <= 2.0 + 1e-6 or sum(distill_rows) / len(distill_rows) <= 2.5  # --distill-ratio 2
     code, err = resume(tmp_path, agent, "p", last["env_steps"] + 800)

@@ -82,7 +82,7 @@ class Supervisor:
             config=c, supervisor_pid=os.getpid(), stop_actors=ctx.Event(), stop_distill=ctx.Event(), stop=ctx.Event(),
             events=ctx.Queue(maxsize=10_000), counters=Counters.create(ctx, counters_start),
             transport=TrajectoryTransport(ctx, maxsize=4 * max(per_batch, c.num_actors)),
-            learner_queue=ctx.Queue(maxsize=2) if topology.has_runner else None,
+            learner_queue=ctx.Queue(maxsize=1) if topology.has_runner else None,  # (see hand_over)
             replay_queue=ctx.Queue(maxsize=8) if distills else None,
             replay_requests=ctx.Queue() if distills else None,
             replay_responses=[ctx.Queue(maxsize=1) for _ in range(c.num_distill)] if distills else [],

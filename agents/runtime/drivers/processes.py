@@ -34,6 +34,7 @@ from agents.runtime.topology import topology_of
 from agents.runtime.transport.channels import Counters, TrajectoryTransport, get, put
 
 WATCHDOG_S = 0.5
+HAND_OVER_POLL_S = 0.002  # the runner's check for room on the learner queue (a learner step: ~0.1 s)
 ORPHAN_GRACE_S = 15.0  # a role that lost its supervisor exits hard after this (the learner: FINAL_SAVE_GRACE_S)
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
@@ -171,13 +172,32 @@ def actor_main(shared: Shared, actor_id: int, restarts: int) -> None:
     run_role(shared, f"actor {actor_id}", 1, body)
 
 
+def hand_over(learner_queue, lb, runner, stop):
+    """Put ``lb`` on the learner queue (one slot) once it has room, re-staged first if the target
+    network was refreshed while it waited (:meth:`LearnerRunner.restaged`); the batch that went,
+    or None if the run stopped. The runner is the queue's only producer: room, once seen, stays."""
+    while not stop.is_set():
+        try:
+            full = learner_queue.full()
+        except NotImplementedError:  # (no sem_getvalue, macOS): hand over as staged
+            full = False
+        if full:
+            time.sleep(HAND_OVER_POLL_S)
+            continue
+        lb = runner.restaged(lb)
+        return lb if put(learner_queue, lb, stop) else None
+    return None
+
+
 def runner_main(shared: Shared) -> None:
     """Stage trajectories as learner batches through the learner runner; feed learner and replay."""
 
     def body():
         distills = topology_of(shared.config).distills
-        for lb in staged_batches(make_feed(shared.config, shared.stores), shared):
-            if not put(shared.learner_queue, lb, shared.stop):
+        feed = make_feed(shared.config, shared.stores)
+        for lb in staged_batches(feed, shared):
+            lb = hand_over(shared.learner_queue, lb, feed.runner, shared.stop)
+            if lb is None:
                 break
             if distills:
                 put(shared.replay_queue, lb.for_distill(), shared.stop)

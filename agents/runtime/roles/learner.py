@@ -6,8 +6,11 @@ What differs by agent comes from the :class:`~agents.runtime.topology.Topology`:
 actors' for the baselines, the target network's for the learner runner every K_L steps).
 
 pi_old is the target network: the parameters of the latest refresh, exactly as in a serial run.
-A batch whose runner outputs come from an older refresh (the runner works ahead of the learner)
-gets its pi_old recomputed here with the learner's own copy of the target network.
+Right after a refresh the target *is* the model, so pi_old is the model's own logits of this
+step (detached), free. Otherwise a batch whose runner outputs come from an older refresh (the
+runner works ahead of the learner) gets its pi_old recomputed here with the learner's own copy
+of the target network; the parallel driver's runner re-stages a batch it still holds when the
+target changes, so that in a steady run this never happens (``recomputed_targets`` counts it).
 
 ``entropy_coef`` > 0 adds an entropy bonus to the V-MPO loss (the paper has none; see
 ``docs/architecture.md``, "Models and losses").
@@ -60,11 +63,14 @@ class Learner:
         self.recomputed_targets = 0
         self.after_update: Callable[[torch.nn.Module], dict] | None = None  # GALA's gossip (agents.gala)
 
-    def pi_old(self, lb: LearnerBatch, obs, state, first) -> torch.Tensor:
-        """Target-network logits ``[T, B, A]`` from the latest refresh (see the module docstring)."""
+    def pi_old(self, lb: LearnerBatch, obs, state, first, logits: torch.Tensor) -> torch.Tensor:
+        """Target-network logits ``[T, B, A]`` from the latest refresh (see the module docstring);
+        ``logits``: the model's own on this batch."""
         T = lb.data.action.shape[0]
         if lb.target is not None and lb.target.version == self.target_version:
             return torch.from_numpy(lb.target.logits).to(self.device)
+        if self.target_version == self.steps:  # no update since the refresh: the target is the model
+            return logits.detach()
         if lb.target is not None:
             self.recomputed_targets += 1
         with torch.no_grad():
@@ -87,7 +93,7 @@ class Learner:
         logits_all, values_norm, _ = self.model.forward_sequence(obs, state, first)
         logits = logits_all[:T]
         head = self.model.value_head
-        target_logits = self.pi_old(lb, obs, state, first)
+        target_logits = self.pi_old(lb, obs, state, first, logits)
 
         with torch.no_grad():
             values = head.denormalize(values_norm)

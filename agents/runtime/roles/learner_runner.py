@@ -7,6 +7,9 @@ distillation target) and values; for Asymm. AC it runs only the GTrXL value netw
 over time: one ``forward_sequence`` per batch (per wave, when a batch holds consecutive segments
 of the same streams; see :mod:`agents.runtime.roles.batcher`). Its parameters come from the
 target store, which the learner refreshes every K_L steps; each output says which refresh made it.
+A batch still waiting for the learner when a refresh comes is re-staged (:meth:`restaged`): its
+streams' memory goes back to before it and it is processed again with the new parameters, so
+the learner never has to recompute its pi_old.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class LearnerRunner:
         self.store = store
         self.states = self.model.initial_state(num_streams)
         self.version = -1 if store is not None else 0
+        self.before: tuple[torch.Tensor, object] | None = None  # the last batch's streams and their states before it
 
     def refresh(self) -> None:
         """Load the target store's parameters if they changed since the last batch."""
@@ -40,6 +44,8 @@ class LearnerRunner:
     def process(self, batch: Batch) -> LearnerBatch:
         """The learner batch of ``batch``: the runner's memory before it, and target outputs."""
         self.refresh()
+        streams = torch.as_tensor(np.unique(batch.streams), device=self.device)
+        self.before = (streams, map_nest(lambda t: t.index_select(0, streams), self.states))
         T, B = batch.action.shape
         obs = torch.from_numpy(batch.obs).to(self.device)
         first = torch.from_numpy(batch.first).to(self.device)
@@ -64,3 +70,17 @@ class LearnerRunner:
         if self.topology.runner_gives_targets:
             target = TargetOutputs(logits_out.cpu().numpy(), values_out.cpu().numpy(), self.version)
         return LearnerBatch(batch, self.topology.learner_state(batch.actor_state, runner_state), target)
+
+    def stale(self, lb: LearnerBatch) -> bool:
+        """Whether ``lb``'s target outputs come from an older refresh than the target store's."""
+        return lb.target is not None and self.store is not None and self.store.version != lb.target.version
+
+    @torch.inference_mode()
+    def restaged(self, lb: LearnerBatch) -> LearnerBatch:
+        """``lb`` (the last batch :meth:`process` returned) processed again from the same memory
+        with the target store's current parameters, if they changed since; else ``lb`` itself."""
+        if not self.stale(lb):
+            return lb
+        streams, states = self.before
+        map_nest(lambda full, part: full.index_copy_(0, streams, part), self.states, states)
+        return self.process(lb.data)
