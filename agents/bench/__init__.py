@@ -1,5 +1,6 @@
-"""Benchmarks: ``python -m agents.bench models`` (:mod:`agents.bench.models`) and
-``python -m agents.bench system`` (:mod:`agents.bench.system`)."""
+"""Benchmarks: ``python -m agents.bench models`` (:mod:`agents.bench.models`),
+``python -m agents.bench system`` (:mod:`agents.bench.system`) and ``python -m agents.bench roles``
+(:mod:`agents.bench.roles`)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import os
 from typing import Optional, Sequence
 
 from agents.bench.models import BENCH_MODELS, ModelBench, cmd_models, format_table
+from agents.bench.roles import ROLE_AGENTS, RoleBench, cmd_roles
 from agents.bench.system import (SINGLE_ENV_ACTORS, SYSTEM_AGENTS, SystemBench, cmd_system, measured_rows,
                                  summarise_rows, system_options)
 
-__all__ = ["ModelBench", "SystemBench", "SINGLE_ENV_ACTORS", "build_parser", "format_table", "main", "measured_rows",
-           "summarise_rows", "system_options"]
+__all__ = ["ModelBench", "RoleBench", "SystemBench", "SINGLE_ENV_ACTORS", "build_parser", "format_table", "main",
+           "measured_rows", "summarise_rows", "system_options"]
 
 
 def positive_float(text: str) -> float:
@@ -66,6 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     system.add_argument("--runs-dir", default="", help="keep the runs here (default: a temp dir, removed)")
     system.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     system.set_defaults(func=cmd_system)
+    roles = sub.add_parser("roles", help="what a rollout, a learner runner pass, a learner step and a distill step "
+                                         "cost, each on its own in one process")
+    roles.add_argument("--agents", nargs="+", choices=ROLE_AGENTS, default=["ald", "gtrxl"], help="agents to time")
+    roles.add_argument("--steps", type=positive_int, default=40, help="learner steps to time per agent")
+    roles.add_argument("--threads", type=positive_int, default=1,
+                       help="torch threads (default 1: what each role's process uses by default)")
+    roles.add_argument("--extra-args", default="", help="options for the agents' configs, e.g. "
+                       "--extra-args=\"--batch-size 64\"")
+    roles.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    roles.set_defaults(func=cmd_roles)
     return parser
 
 

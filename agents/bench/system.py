@@ -3,6 +3,8 @@
 Each agent runs under each ``--runner`` (parallel by default; ray: a local Ray instance) for a
 fixed wall-clock on I-Maze 9x9 as a subprocess; its metrics rows give learner waiting %, actor
 SPS, learner SPS, distill SPS and DpRL, and under Ray the per-trajectory fetch and in-flight times.
+On Linux it also reads each role's CPU time (``/proc``, the processes of ``pids.json``) at the
+start and the end of the measured window: the share of the cores each role used.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ class SystemBench:
     exit_code: Optional[int]
     load_avg: float
     """1-minute load average when the agent started (the machine may be shared)."""
+    cpu_pct: Optional[dict] = None
+    """Per role process (``pids.json``'s names): % of one core it used over the measured window
+    (Linux only; under Ray the actors are not listed)."""
 
 
 def system_options(preset: str, single_env_actors: bool, num_actors: Optional[int]) -> dict:
@@ -103,10 +108,43 @@ def read_rows(path: str) -> list:
     return rows
 
 
+def role_cpu_seconds(run_dir: str) -> Optional[dict]:
+    """CPU seconds (user + system) each role's process of the run has used so far, by its name in
+    ``pids.json``; None without ``/proc`` or before the run wrote ``pids.json``."""
+    path = os.path.join(run_dir, "pids.json")
+    if not os.path.isdir("/proc") or not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            pids = json.load(f)
+    except (OSError, ValueError):  # (being written)
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for role, pid in pids.items():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[role] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        except (OSError, IndexError, ValueError, TypeError):  # gone, or not a pid
+            continue
+    return out
+
+
+def cpu_percent(before: Optional[tuple], after: Optional[tuple]) -> Optional[dict]:
+    """% of one core per role between two ``(time, role_cpu_seconds)`` samples."""
+    if not before or not after or before[1] is None or after[1] is None or after[0] <= before[0]:
+        return None
+    elapsed = after[0] - before[0]
+    return {role: round(100 * (after[1][role] - used) / elapsed, 1) for role, used in before[1].items()
+            if role in after[1]}
+
+
 def run_system_agent(agent: str, runner: str, args: argparse.Namespace, runs_dir: str) -> tuple:
     """Run ``agent`` under ``runner`` until ``args.seconds`` after its first env steps
     (process start-up is not measured; at most ``args.startup_timeout`` s for it);
-    ``(metric rows, {num_actors, envs_per_actor, batch_size}, exit code, log path)``."""
+    ``(metric rows, {num_actors, envs_per_actor, batch_size}, exit code, log path, cpu %)``; the
+    CPU shares (:func:`cpu_percent`) are over the window after the warm-up."""
     import shlex
     import subprocess
     import sys
@@ -125,6 +163,8 @@ def run_system_agent(agent: str, runner: str, args: argparse.Namespace, runs_dir
     with open(log_path, "w") as log:
         # A new session: the run's processes get no Ctrl-C from our terminal; we signal them ourselves.
         process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        run_dir = os.path.join(runs_dir, name)
+        cpu_from = cpu_to = warm = None
         try:
             deadline = time.monotonic() + args.startup_timeout
             started = False
@@ -132,8 +172,13 @@ def run_system_agent(agent: str, runner: str, args: argparse.Namespace, runs_dir
                 time.sleep(0.25)
                 if not started and any(r["env_steps"] > 0 for r in read_rows(metrics)):
                     started, deadline = True, time.monotonic() + args.seconds
+                    warm = time.monotonic() + WARMUP_FRACTION * args.seconds
+                if started and cpu_from is None and time.monotonic() >= warm:
+                    cpu_from = (time.monotonic(), role_cpu_seconds(run_dir))
             if not started:
                 print(f"  {name}: no env steps within {args.startup_timeout:.0f} s of starting", flush=True)
+            elif process.poll() is None:
+                cpu_to = (time.monotonic(), role_cpu_seconds(run_dir))
         finally:
             stop_process_group(process, args.stop_timeout)
     config_path = os.path.join(runs_dir, name, "config.json")
@@ -141,7 +186,7 @@ def run_system_agent(agent: str, runner: str, args: argparse.Namespace, runs_dir
         with open(config_path) as f:
             config = json.load(f)
         options = {key: config[key] for key in options}
-    return read_rows(metrics), options, process.returncode, log_path
+    return read_rows(metrics), options, process.returncode, log_path, cpu_percent(cpu_from, cpu_to)
 
 
 def measured_rows(rows: Sequence[dict]) -> list:
@@ -158,7 +203,7 @@ def measured_rows(rows: Sequence[dict]) -> list:
 
 
 def summarise_rows(agent: str, rows: Sequence[dict], options: dict, exit_code: Optional[int],
-                   load_avg: float, runner: str = "parallel") -> SystemBench:
+                   load_avg: float, runner: str = "parallel", cpu_pct: Optional[dict] = None) -> SystemBench:
     """Rates averaged over :func:`measured_rows`; None where nothing was measured."""
     kept = measured_rows(rows)
 
@@ -179,7 +224,7 @@ def summarise_rows(agent: str, rows: Sequence[dict], options: dict, exit_code: O
     return SystemBench(agent=agent, runner=runner, **averages, rows=len(kept),
                        env_steps=int(last.get("env_steps", 0)),
                        learner_steps=int(last.get("learner_steps", 0)), **options, exit_code=exit_code,
-                       load_avg=load_avg)
+                       load_avg=load_avg, cpu_pct=cpu_pct)
 
 
 def format_system_table(rows: Sequence[SystemBench], args: argparse.Namespace) -> str:
@@ -197,6 +242,11 @@ def format_system_table(rows: Sequence[SystemBench], args: argparse.Namespace) -
                      f"{num(r.env_sps, ',.0f'):>9} {num(r.learner_sps, ',.0f'):>11} {num(r.distill_sps, ',.0f'):>11} "
                      f"{num(r.dprl, '.2f'):>5} {ms(r.trajectory_fetch_s):>8} {ms(r.trajectory_in_flight_s):>12} "
                      f"{r.rows:>4}")
+    for r in rows:
+        if r.cpu_pct:
+            shares = ", ".join(f"{role} {pct:.0f}" for role, pct in sorted(r.cpu_pct.items(), key=lambda kv: -kv[1]))
+            lines.append(f"{r.agent} ({r.runner}) CPU, % of one core: {shares}; all {sum(r.cpu_pct.values()):.0f} "
+                         f"of {100 * (os.cpu_count() or 1)}")
     ratios = runner_ratios(rows)
     if ratios:
         lines.append("ray / parallel env SPS: " + ", ".join(f"{agent} {ratio:.2f}x" for agent, ratio in ratios.items()))
@@ -233,14 +283,14 @@ def cmd_system(args: argparse.Namespace) -> int:
                 load_avg = os.getloadavg()[0]
                 if not args.json:
                     print(f"  running {agent} ({runner}) for {args.seconds:.0f} s (load {load_avg:.1f})", flush=True)
-                rows, options, code, log_path = run_system_agent(agent, runner, args, runs_dir)
+                rows, options, code, log_path, cpu_pct = run_system_agent(agent, runner, args, runs_dir)
                 if code not in (0, 130) or not measured_rows(rows):
                     failed = True
                     with open(log_path) as f:
                         tail = f.read()[-3000:]
                     print(f"warning: {agent} ({runner}) exited with code {code} after writing {len(rows)} metric "
                           f"rows; its output:\n{tail}", file=sys.stderr)
-                results.append(summarise_rows(agent, rows, options, code, load_avg, runner))
+                results.append(summarise_rows(agent, rows, options, code, load_avg, runner, cpu_pct))
     finally:
         if not args.runs_dir:
             import shutil

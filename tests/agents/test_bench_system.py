@@ -82,3 +82,20 @@ def test_short_lstm_run(tmp_path):
     assert 0 <= result["learner_waiting_pct"] <= 100
     assert result["runner"] == "parallel" and result["trajectory_fetch_s"] is None
     assert os.listdir(tmp_path / "lstm-parallel" / "checkpoints")  # SIGINT -> clean shutdown with a final checkpoint
+    if sys.platform.startswith("linux"):  # each role's share of the cores, from /proc
+        shares = result["cpu_pct"]
+        assert {"supervisor", "learner", "actor-0"} <= set(shares) and all(v >= 0 for v in shares.values())
+        assert shares["learner"] > 0 and sum(shares.values()) <= 100 * os.cpu_count() + 10
+
+
+def test_cpu_share_of_each_role_from_its_pid(tmp_path):
+    (tmp_path / "pids.json").write_text(json.dumps({"me": os.getpid(), "gone": 2**22 + 12345}))
+    before = (0.0, bench.system.role_cpu_seconds(str(tmp_path)))
+    if before[1] is None:
+        pytest.skip("no /proc on this system")
+    assert set(before[1]) == {"me"}  # a process that is gone is left out
+    sum(i * i for i in range(3_000_000))  # busy
+    after = (before[0] + 2.0, bench.system.role_cpu_seconds(str(tmp_path)))
+    used = after[1]["me"] - before[1]["me"]
+    assert used > 0 and bench.system.cpu_percent(before, after) == {"me": round(100 * used / 2.0, 1)}
+    assert bench.system.cpu_percent(before, None) is None and bench.system.role_cpu_seconds(str(tmp_path / "x")) is None
