@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agents import experiment as ex
+from agents.bench import SINGLE_ENV_ACTORS
 from agents import plot
 from runtime_helpers import tiny_cli_args
 
@@ -41,7 +42,14 @@ def test_every_experiment_plans_valid_commands(tmp_path):
 
 
 def test_required_experiments_exist():
-    assert {"imaze9", "imaze15", "metafetch", "dprl", "value-distill", "gala-imaze9"} <= set(ex.EXPERIMENTS)
+    assert {"imaze9", "imaze9-latency", "imaze15", "metafetch", "dprl", "value-distill",
+            "gala-imaze9"} <= set(ex.EXPERIMENTS)
+    latency = ex.EXPERIMENTS["imaze9-latency"]
+    assert {v.agent for v in latency.variants} == {"ald", "gtrxl", "lstm"}
+    for run in ex.plan(latency, "runs", seeds=[0]):  # single-env actors, as the bench's latency-bound setting
+        command = list(run.command)
+        assert command[command.index("--envs-per-actor") + 1] == "1"
+        assert command[command.index("--num-actors") + 1] == str(SINGLE_ENV_ACTORS)
     gala = ex.EXPERIMENTS["gala-imaze9"].variants
     assert {(v.agent, v.replicas) for v in gala} == {(a, k) for a in ("lstm", "ald") for k in (0, 2, 4)}
     assert {v.agent for v in ex.EXPERIMENTS["imaze9"].variants} == {"ald", "lstm", "gtrxl", "asymm_ac"}
