@@ -108,26 +108,32 @@ def test_runner_memory_equals_one_long_forward_sequence():
     assert order.tolist() == list(range(8))
 
 
-def staged_pair(config):
-    """A runner on a target store, two batches of the same streams it staged one after the other,
-    and a copy of its memory between them."""
+def staged_pair(config, rounds=((0, 1),), per_batch=2):
+    """A runner on a target store, two batches it staged one after the other (each from the
+    rollouts of ``rounds``: actor ids per round, grouped ``per_batch`` trajectories a batch), and a
+    copy of its memory between them."""
     stores = make_stores(config, None)
     runner = make_runner(config)
     runner.store = stores.target
     actors = [make_actor(config, i, seed=i) for i in range(config.num_actors)]
-    batcher = Batcher(config.num_actors)
+    batcher = Batcher(per_batch)
     lbs, between = [], None
     for _ in range(2):
-        for actor in actors:
-            batcher.add(actor.rollout())
+        for ids in rounds:
+            for i in ids:
+                batcher.add(actors[i].rollout())
         lbs.append(runner.process(batcher.pop_batch()))
         between = between or copy.deepcopy(runner.states)
     return stores, runner, lbs, between
 
 
-def test_runner_restages_a_batch_from_its_memory_with_the_refreshed_target():
+@pytest.mark.parametrize("layout", ["all streams", "two waves", "some streams"])
+def test_runner_restages_a_batch_from_its_memory_with_the_refreshed_target(layout):
     config = tiny_config(max_episode_steps=7, env_kwargs="")
-    stores, runner, (_, held), between = staged_pair(config)
+    rounds, per_batch = {"all streams": (((0, 1),), 2), "two waves": (((0, 1), (0, 1)), 4),
+                         "some streams": (((1,),), 1)}[layout]  # (actor 1: streams 4-7 in columns 0-3)
+    stores, runner, (first, held), between = staged_pair(config, rounds, per_batch)
+    assert held.data.wave.max() == (1 if layout == "two waves" else 0)
     assert not runner.stale(held) and runner.restaged(held) is held
     model = build_learner_model(config)
     with torch.no_grad():
@@ -144,9 +150,13 @@ def test_runner_restages_a_batch_from_its_memory_with_the_refreshed_target():
     np.testing.assert_allclose(again.target.logits, fresh.target.logits, atol=1e-6)
     np.testing.assert_allclose(again.target.values, fresh.target.values, atol=1e-6)
     assert not np.allclose(again.target.logits, held.target.logits, atol=1e-4)
+    first_wave = held.data.wave == 0
     for key in ("memory", "valid"):  # trained from the memory before `held`; the memory after it is the new one
-        np.testing.assert_array_equal(again.learner_state[key], held.learner_state[key])
+        np.testing.assert_allclose(again.learner_state[key], fresh.learner_state[key], atol=1e-6)
+        np.testing.assert_array_equal(again.learner_state[key][first_wave], held.learner_state[key][first_wave])
         torch.testing.assert_close(runner.states[key], reference.states[key])
+    with pytest.raises(ValueError, match="last batch"):  # its memory before it is gone
+        runner.restaged(first)
 
 
 def test_hand_over_restages_a_batch_whose_target_was_refreshed_while_the_learner_queue_was_full():

@@ -177,11 +177,7 @@ def hand_over(learner_queue, lb, runner, stop):
     network was refreshed while it waited (:meth:`LearnerRunner.restaged`); the batch that went,
     or None if the run stopped. The runner is the queue's only producer: room, once seen, stays."""
     while not stop.is_set():
-        try:
-            full = learner_queue.full()
-        except NotImplementedError:  # (no sem_getvalue, macOS): hand over as staged
-            full = False
-        if full:
+        if learner_queue.full():
             time.sleep(HAND_OVER_POLL_S)
             continue
         lb = runner.restaged(lb)

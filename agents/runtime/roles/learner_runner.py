@@ -7,9 +7,9 @@ distillation target) and values; for Asymm. AC it runs only the GTrXL value netw
 over time: one ``forward_sequence`` per batch (per wave, when a batch holds consecutive segments
 of the same streams; see :mod:`agents.runtime.roles.batcher`). Its parameters come from the
 target store, which the learner refreshes every K_L steps; each output says which refresh made it.
-A batch still waiting for the learner when a refresh comes is re-staged (:meth:`restaged`): its
-streams' memory goes back to before it and it is processed again with the new parameters, so
-the learner never has to recompute its pi_old.
+Where there are target outputs (ALD), a batch still waiting for the learner when a refresh comes
+is re-staged (:meth:`restaged`): its streams' memory goes back to before it and it is processed
+again with the new parameters, so the learner never has to recompute its pi_old.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class LearnerRunner:
         self.store = store
         self.states = self.model.initial_state(num_streams)
         self.version = -1 if store is not None else 0
-        self.before: tuple[torch.Tensor, object] | None = None  # the last batch's streams and their states before it
+        self.before: tuple[Batch, torch.Tensor, object] | None = None
+        """The last batch, its streams, and their states before it (where there are targets to re-stage)."""
 
     def refresh(self) -> None:
         """Load the target store's parameters if they changed since the last batch."""
@@ -44,8 +45,9 @@ class LearnerRunner:
     def process(self, batch: Batch) -> LearnerBatch:
         """The learner batch of ``batch``: the runner's memory before it, and target outputs."""
         self.refresh()
-        streams = torch.as_tensor(np.unique(batch.streams), device=self.device)
-        self.before = (streams, map_nest(lambda t: t.index_select(0, streams), self.states))
+        if self.topology.runner_gives_targets and self.store is not None:
+            streams = torch.as_tensor(np.unique(batch.streams), device=self.device)
+            self.before = (batch, streams, map_nest(lambda t: t.index_select(0, streams), self.states))
         T, B = batch.action.shape
         obs = torch.from_numpy(batch.obs).to(self.device)
         first = torch.from_numpy(batch.first).to(self.device)
@@ -81,6 +83,8 @@ class LearnerRunner:
         with the target store's current parameters, if they changed since; else ``lb`` itself."""
         if not self.stale(lb):
             return lb
-        streams, states = self.before
+        batch, streams, states = self.before
+        if lb.data is not batch:
+            raise ValueError("only the last batch the runner staged can be re-staged")
         map_nest(lambda full, part: full.index_copy_(0, streams, part), self.states, states)
         return self.process(lb.data)
