@@ -9,7 +9,7 @@ import os
 from typing import Optional, Sequence
 
 from agents.bench.models import BENCH_MODELS, ModelBench, cmd_models, format_table
-from agents.bench.roles import ROLE_AGENTS, RoleBench, cmd_roles
+from agents.bench.roles import RoleBench, cmd_roles
 from agents.bench.system import (SINGLE_ENV_ACTORS, SYSTEM_AGENTS, SystemBench, cmd_system, measured_rows,
                                  summarise_rows, system_options)
 
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     system.set_defaults(func=cmd_system)
     roles = sub.add_parser("roles", help="what a rollout, a learner runner pass, a learner step and a distill step "
                                          "cost, each on its own in one process")
-    roles.add_argument("--agents", nargs="+", choices=ROLE_AGENTS, default=["ald", "gtrxl"], help="agents to time")
+    roles.add_argument("--agents", nargs="+", choices=SYSTEM_AGENTS, default=["ald", "gtrxl"], help="agents to time")
     roles.add_argument("--steps", type=positive_int, default=40, help="learner steps to time per agent")
     roles.add_argument("--threads", type=positive_int, default=1,
                        help="torch threads (default 1: what each role's process uses by default)")

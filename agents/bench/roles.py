@@ -21,7 +21,8 @@ from typing import Callable, List, Optional, Sequence
 
 import torch
 
-ROLE_AGENTS = ("ald", "lstm", "gtrxl", "asymm_ac")
+from agents.bench.table import cell
+
 WARMUP_FRACTION = 0.25
 
 
@@ -37,7 +38,7 @@ class RoleBench:
     distill_ms: Optional[float]
     per_learner_step_ms: float
     """CPU time of all roles per learner step: the batch's rollouts, a runner pass, the learner
-    step and ``distill_ratio`` distill steps."""
+    step and ``distill_ratio`` distill steps (paced as the drivers pace them)."""
     learner_steps: int
     """Learner steps timed (the first WARMUP_FRACTION of them left out)."""
     threads: int
@@ -46,60 +47,60 @@ class RoleBench:
     unroll_length: int
 
 
+def after_warmup(times: Sequence[float]) -> list:
+    return list(times[int(WARMUP_FRACTION * len(times)):])
+
+
 def median_ms(times: Sequence[float]) -> Optional[float]:
-    if not times:
-        return None
-    return 1000 * statistics.median(times[int(WARMUP_FRACTION * len(times)):])
+    kept = after_warmup(times)
+    return 1000 * statistics.median(kept) if kept else None
 
 
 def bench_roles(agent: str, steps: int, threads: int, options: Sequence[str] = ()) -> RoleBench:
-    """Time ``steps`` learner steps of ``agent`` (its default preset plus command-line ``options``)
-    and the work of the other roles around them."""
+    """Time at least ``steps`` learner steps of ``agent`` (its default preset plus command-line
+    ``options``) and the work of the other roles around them: the serial driver's rounds, with
+    each role's unit of work timed where the driver calls it."""
     from agents.runtime.cli import resolve
     from agents.runtime.drivers.serial import SerialDriver
-    from agents.runtime.transport.trajectory import LearnerBatch
 
     config = resolve(agent, agent, ["--learner-threads", str(threads), "--no-progress", *options])
     times: dict[str, list] = {"rollout": [], "runner": [], "learner": [], "distill": []}
 
-    def timed(role: str, work: Callable):
-        start = time.perf_counter()
-        out = work()
-        times[role].append(time.perf_counter() - start)
-        return out
+    def timing(role: str, work: Callable) -> Callable:
+        def timed(*args):
+            start = time.perf_counter()
+            out = work(*args)
+            times[role].append(time.perf_counter() - start)
+            return out
+        return timed
 
     with tempfile.TemporaryDirectory() as run_dir:
         driver = SerialDriver(config, run_dir)
         torch.set_num_threads(threads)
-        feed, learner, distillers = driver.feed, driver.learner, driver.distillers
+        for actor in driver.actors:
+            actor.rollout = timing("rollout", actor.rollout)
+        if driver.feed.runner is not None:
+            driver.feed.runner.process = timing("runner", driver.feed.runner.process)
+        driver.learner.step = timing("learner", driver.learner.step)
+        for distiller in driver.distillers:
+            distiller.step = timing("distill", distiller.step)
         try:
-            while learner.steps < steps:
-                for actor in driver.actors:
-                    feed.add(timed("rollout", actor.rollout))
-                while (batch := feed.batcher.pop_batch()) is not None:
-                    if feed.runner is not None:
-                        lb = timed("runner", lambda: feed.runner.process(batch))
-                    else:
-                        lb = LearnerBatch(batch, driver.topology.learner_state(batch.actor_state, None), None)
-                    timed("learner", lambda: learner.step(lb))
-                    if distillers:
-                        driver.replay.add(lb.for_distill())
-                        for _ in range(round(config.distill_ratio)):
-                            timed("distill", lambda: distillers[0].step(driver.replay.sample(), learner.steps))
+            while driver.learner.steps < steps:
+                driver.round()
         finally:
             driver.close()
     ms = {role: median_ms(t) for role, t in times.items()}
-    per_batch = config.batch_size // config.envs_per_actor
-    per_step = per_batch * ms["rollout"] + (ms["runner"] or 0) + ms["learner"]
-    per_step += round(config.distill_ratio) * ms["distill"] if ms["distill"] is not None else 0
+    per_step = config.batch_size // config.envs_per_actor * ms["rollout"] + (ms["runner"] or 0) + ms["learner"]
+    if ms["distill"] is not None:
+        per_step += config.distill_ratio * ms["distill"]
     return RoleBench(agent, ms["rollout"], ms["runner"], ms["learner"], ms["distill"], per_step,
-                     len(times["learner"]) - int(WARMUP_FRACTION * len(times["learner"])), threads,
-                     config.envs_per_actor, config.batch_size, config.unroll_length)
+                     len(after_warmup(times["learner"])), threads, config.envs_per_actor, config.batch_size,
+                     config.unroll_length)
 
 
 def format_roles_table(rows: Sequence[RoleBench]) -> str:
     def ms(value: Optional[float]) -> str:
-        return "-" if value is None else f"{value:.1f}"
+        return cell(value, ".1f")
 
     header = (f"{'agent':<9} {'rollout ms':>10} {'runner ms':>9} {'learner ms':>10} {'distill ms':>10} "
               f"{'all roles ms / learner step':>27} {'steps':>5}")

@@ -16,8 +16,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import List, Optional, Sequence
 
+from agents.bench.table import cell
+from agents.runtime.config import AGENTS
+
 SYSTEM_ENV = "MemoryEnvs/IMaze-9x9-v0"
-SYSTEM_AGENTS = ("ald", "lstm", "gtrxl", "asymm_ac")
+SYSTEM_AGENTS = AGENTS
 SYSTEM_KEYS = ("learner_waiting_pct", "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl",
                "trajectory_fetch_s", "trajectory_in_flight_s")
 SINGLE_ENV_ACTORS = 8
@@ -228,19 +231,16 @@ def summarise_rows(agent: str, rows: Sequence[dict], options: dict, exit_code: O
 
 
 def format_system_table(rows: Sequence[SystemBench], args: argparse.Namespace) -> str:
-    def num(value: Optional[float], spec: str) -> str:
-        return "-" if value is None else format(value, spec)
-
     def ms(value: Optional[float]) -> str:
-        return "-" if value is None else f"{1000 * value:.1f}"
+        return cell(value, ".1f", scale=1000)
 
     header = (f"{'agent':<9} {'runner':<8} {'learner waiting %':>17} {'actor SPS':>10} {'env SPS':>9} "
               f"{'learner SPS':>11} {'distill SPS':>11} {'DpRL':>5} {'fetch ms':>8} {'in flight ms':>12} {'rows':>4}")
     lines = [header, "-" * len(header)]
     for r in rows:
-        lines.append(f"{r.agent:<9} {r.runner:<8} {num(r.learner_waiting_pct, '.1f'):>17} {num(r.actor_sps, ',.0f'):>10} "
-                     f"{num(r.env_sps, ',.0f'):>9} {num(r.learner_sps, ',.0f'):>11} {num(r.distill_sps, ',.0f'):>11} "
-                     f"{num(r.dprl, '.2f'):>5} {ms(r.trajectory_fetch_s):>8} {ms(r.trajectory_in_flight_s):>12} "
+        lines.append(f"{r.agent:<9} {r.runner:<8} {cell(r.learner_waiting_pct, '.1f'):>17} {cell(r.actor_sps, ',.0f'):>10} "
+                     f"{cell(r.env_sps, ',.0f'):>9} {cell(r.learner_sps, ',.0f'):>11} {cell(r.distill_sps, ',.0f'):>11} "
+                     f"{cell(r.dprl, '.2f'):>5} {ms(r.trajectory_fetch_s):>8} {ms(r.trajectory_in_flight_s):>12} "
                      f"{r.rows:>4}")
     for r in rows:
         if r.cpu_pct:
