@@ -74,13 +74,14 @@ def make_learner(config, stores: Stores, payload: dict | None) -> Learner:
     return learner
 
 
-def make_feed(config, stores: Stores) -> LearnerFeed:
-    """The learner's input stage (with the learner runner where the topology has one)."""
+def make_feed(config, stores: Stores, restage: bool = False) -> LearnerFeed:
+    """The learner's input stage (with the learner runner where the topology has one; ``restage``:
+    see :class:`LearnerRunner`)."""
     topology = topology_of(config)
     runner = None
     if topology.has_runner:
         runner = LearnerRunner(topology, topology.runner_module(build_learner_model(config)), config.num_streams,
-                               select_device(config.device), stores.target)
+                               select_device(config.device), stores.target, restage)
     return LearnerFeed(topology, config.batch_size // config.envs_per_actor, runner)
 
 

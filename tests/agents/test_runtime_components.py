@@ -31,12 +31,12 @@ def make_actor(config, actor_id=0, seed=0, store=None):
     return Actor(config, actor_id, build_actor_model(config), store, seed)
 
 
-def make_runner(config, model=None):
+def make_runner(config, model=None, store=None, restage=False):
     topology = topology_of(config)
     if model is None:  # (the runner's part of the learner model: all of it for ALD, the value net for Asymm. AC)
         model = build_learner_model(config)
         model = topology.runner_module(model) if topology.has_runner else model
-    return LearnerRunner(topology, model, config.num_streams, torch.device("cpu"))
+    return LearnerRunner(topology, model, config.num_streams, torch.device("cpu"), store, restage)
 
 
 def test_trajectory_marks_final_observation_and_autoreset_step():
@@ -113,8 +113,7 @@ def staged_pair(config, rounds=((0, 1),), per_batch=2):
     rollouts of ``rounds``: actor ids per round, grouped ``per_batch`` trajectories a batch), and a
     copy of its memory between them."""
     stores = make_stores(config, None)
-    runner = make_runner(config)
-    runner.store = stores.target
+    runner = make_runner(config, store=stores.target, restage=True)
     actors = [make_actor(config, i, seed=i) for i in range(config.num_actors)]
     batcher = Batcher(per_batch)
     lbs, between = [], None
@@ -144,8 +143,8 @@ def test_runner_restages_a_batch_from_its_memory_with_the_refreshed_target(layou
     again = runner.restaged(held)
     assert again.target.version == 10 and not runner.stale(again)
     # exactly what a runner with the memory from before `held` gives with the new parameters
-    reference = make_runner(config)
-    reference.store, reference.states = stores.target, between
+    reference = make_runner(config, store=stores.target)
+    reference.states = between
     fresh = reference.process(held.data)
     np.testing.assert_allclose(again.target.logits, fresh.target.logits, atol=1e-6)
     np.testing.assert_allclose(again.target.values, fresh.target.values, atol=1e-6)
@@ -157,6 +156,9 @@ def test_runner_restages_a_batch_from_its_memory_with_the_refreshed_target(layou
         torch.testing.assert_close(runner.states[key], reference.states[key])
     with pytest.raises(ValueError, match="last batch"):  # its memory before it is gone
         runner.restaged(first)
+    with pytest.raises(ValueError, match="restage=True"):  # (a runner that keeps no memory before a batch)
+        reference.restaged(first)
+    assert reference.before is None
 
 
 def test_hand_over_restages_a_batch_whose_target_was_refreshed_while_the_learner_queue_was_full():

@@ -190,7 +190,7 @@ def runner_main(shared: Shared) -> None:
 
     def body():
         distills = topology_of(shared.config).distills
-        feed = make_feed(shared.config, shared.stores)
+        feed = make_feed(shared.config, shared.stores, restage=True)
         for lb in staged_batches(feed, shared):
             lb = hand_over(shared.learner_queue, lb, feed.runner, shared.stop)
             if lb is None:

@@ -7,8 +7,8 @@ distillation target) and values; for Asymm. AC it runs only the GTrXL value netw
 over time: one ``forward_sequence`` per batch (per wave, when a batch holds consecutive segments
 of the same streams; see :mod:`agents.runtime.roles.batcher`). Its parameters come from the
 target store, which the learner refreshes every K_L steps; each output says which refresh made it.
-Where there are target outputs (ALD), a batch still waiting for the learner when a refresh comes
-is re-staged (:meth:`restaged`): its streams' memory goes back to before it and it is processed
+Under the parallel driver, where there are target outputs (ALD), a batch still waiting for the
+learner when a refresh comes is re-staged (:meth:`restaged`): its streams' memory goes back to before it and it is processed
 again with the new parameters, so the learner never has to recompute its pi_old.
 """
 
@@ -25,15 +25,18 @@ from agents.runtime.transport.trajectory import Batch, LearnerBatch, TargetOutpu
 
 class LearnerRunner:
     def __init__(self, topology: Topology, model: torch.nn.Module, num_streams: int, device: torch.device,
-                 store: ParameterStore | None = None):
+                 store: ParameterStore | None = None, restage: bool = False):
+        """``restage``: keep each batch's memory before it, so that :meth:`restaged` can redo it
+        (the parallel driver, whose runner works ahead of the learner)."""
         self.topology = topology
+        self.restage = restage and topology.runner_gives_targets
         self.model = model.to(device).eval()
         self.device = device
         self.store = store
         self.states = self.model.initial_state(num_streams)
         self.version = -1 if store is not None else 0
         self.before: tuple[Batch, torch.Tensor, object] | None = None
-        """The last batch, its streams, and their states before it (where there are targets to re-stage)."""
+        """With ``restage``: the last batch, its streams, and their states before it."""
 
     def refresh(self) -> None:
         """Load the target store's parameters if they changed since the last batch."""
@@ -45,7 +48,7 @@ class LearnerRunner:
     def process(self, batch: Batch) -> LearnerBatch:
         """The learner batch of ``batch``: the runner's memory before it, and target outputs."""
         self.refresh()
-        if self.topology.runner_gives_targets and self.store is not None:
+        if self.restage:
             streams = torch.as_tensor(np.unique(batch.streams), device=self.device)
             self.before = (batch, streams, map_nest(lambda t: t.index_select(0, streams), self.states))
         T, B = batch.action.shape
@@ -83,8 +86,8 @@ class LearnerRunner:
         with the target store's current parameters, if they changed since; else ``lb`` itself."""
         if not self.stale(lb):
             return lb
-        batch, streams, states = self.before
-        if lb.data is not batch:
-            raise ValueError("only the last batch the runner staged can be re-staged")
+        if self.before is None or lb.data is not self.before[0]:
+            raise ValueError("only the last batch a runner made with restage=True can be re-staged")
+        _, streams, states = self.before
         map_nest(lambda full, part: full.index_copy_(0, streams, part), self.states, states)
         return self.process(lb.data)
