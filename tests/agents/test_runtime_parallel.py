@@ -74,8 +74,12 @@ def test_each_agent_runs_in_parallel_stops_on_a_signal_and_resumes_from_its_fina
         # the runner re-stages the batch it holds when the target is refreshed, and the batch the
         # learner takes right after a refresh has the model itself as its target: no recomputation
         assert last["learner_steps"] >= 3 * tiny_config().target_period and last["recomputed_targets"] == 0
-        distill_rows = [r["dprl"] for r in rows(tmp_path) if r["dprl"] is not None]
-        assert max(distill_rows) <= 2.0 + 1e-6 or sum(distill_rows) / len(distill_rows) <= 2.5  # --distill-ratio 2
+        # DpRL is a bound over the whole run, not per window (distill catches up after it fell behind):
+        # at most ratio x learner steps at every row, plus one step for each other process that
+        # saw the same step due (HOGWILD!: they check the shared counters without a lock)
+        config = tiny_config(agent=agent)
+        slack = config.num_distill - 1
+        assert all(r["distill_steps"] <= config.distill_ratio * r["learner_steps"] + slack for r in all_rows)
     code, err = resume(tmp_path, agent, "p", last["env_steps"] + 800)
     assert code == 0, err[-3000:]
     assert "resuming from" in err

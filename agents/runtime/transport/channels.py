@@ -35,7 +35,10 @@ class Counters:
             return value.value
 
     def snapshot(self) -> dict[str, int]:
-        return {name: getattr(self, name).value for name in ("env_steps", "episodes", "learner_steps", "distill_steps")}
+        """The counters, distill steps read before learner steps: the distill steps a snapshot shows
+        were due by the learner steps it shows (DpRL holds in every metrics row)."""
+        values = {name: getattr(self, name).value for name in ("distill_steps", "env_steps", "episodes", "learner_steps")}
+        return {name: values[name] for name in ("env_steps", "episodes", "learner_steps", "distill_steps")}
 
 
 class TrajectoryTransport:
