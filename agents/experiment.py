@@ -102,9 +102,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         "MemoryEnvs/MetaFetch-v0",
         _four_agents({"ald": 4_000_000, "lstm": 10_000_000, "gtrxl": 2_000_000, "asymm_ac": 4_000_000})),
     Experiment(
-        "dprl", "Fig. 3 left: ALD on Meta-Fetch (3 objects) with distill steps per RL step 1, 2, 5, 10",
-        "MemoryEnvs/MetaFetch-3obj-v0",
-        tuple(Variant(f"ald-dprl{r}", "ald", 3_000_000, ("--distill-ratio", str(r))) for r in (1, 2, 5, 10))),
+        "dprl", "Fig. 3 left: ALD on I-Maze 9x9 with distill steps per RL step 1, 2, 5, 10",
+        "MemoryEnvs/IMaze-9x9-v0",
+        tuple(Variant(f"ald-dprl{r}", "ald", 8_000_000, ("--distill-ratio", str(r))) for r in (1, 2, 5, 10)),
+        args=SOLVED),
     Experiment(
         "value-distill", "Fig. 6 left: ALD on I-Maze 9x9 with value distillation (alpha_V 0.1) and without (0)",
         "MemoryEnvs/IMaze-9x9-v0",

@@ -37,6 +37,14 @@ def policy_entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(log_p.exp() * log_p).sum(-1)
 
 
+def entropy_floor_multiplier(beta: float, entropy: float, floor: float, rate: float) -> float:
+    """Dual ascent on the constraint ``H(pi) >= floor``: the entropy bonus weight after a step
+    whose mean policy entropy was ``entropy``, ``max(0, beta + rate * (floor - entropy))``.
+    It grows while the entropy is below the floor and falls back to exactly 0 above it, so a
+    policy that keeps its entropy never feels it (``floor`` 0: always 0)."""
+    return max(0.0, beta + rate * (floor - entropy))
+
+
 def policy_kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
     """``KL(p || q)`` between categorical distributions given by logits, over the last axis.
 

@@ -125,6 +125,11 @@ class RunConfig:
     eps_alpha: float = _f(0.004, "V-MPO KL constraint", range=POSITIVE)
     entropy_coef: float = _f(0.0, "weight of an entropy bonus on the learner's policy (V-MPO has none; it slows the "
                                   "entropy's fall, e.g. on the 0.5 plateau of an I-Maze; README Results)", range=at_least(0.0))
+    entropy_floor: float = _f(0.0, "keep the learner policy's mean entropy at or above this many nats (0 = off; "
+                                   "uniform over 4 actions: 1.39): an entropy bonus whose weight rises while the "
+                                   "entropy is below it and falls back to 0 above it", range=at_least(0.0))
+    entropy_floor_rate: float = _f(0.01, "--entropy-floor: the bonus weight's change per learner step and nat "
+                                         "below (or above) the floor", range=POSITIVE)
     target_period: int = _f(10, "K_L: learner steps between target-network refreshes (paper sweeps 1, 10, 100)",
                             range=at_least(1))
     actor_refresh: int = _f(10, "K_A: distill steps (ald) or learner steps (baselines) between actor parameter "
@@ -189,7 +194,7 @@ def paper_preset() -> dict[str, Any]:
     """Table 1 of the paper (N_A 30, N_D 8, batch 64, single-env actors, Adam 1e-4, a full-width
     GTrXL, ...)."""
     return dict(num_actors=30, envs_per_actor=1, num_distill=8, batch_size=64, unroll_length=20, learning_rate=1e-4,
-                gamma=0.99, eta_init=1.0, alpha_init=0.1, eps_eta=0.1, eps_alpha=0.004, entropy_coef=0.0,
+                gamma=0.99, eta_init=1.0, alpha_init=0.1, eps_eta=0.1, eps_alpha=0.004, entropy_coef=0.0, entropy_floor=0.0,
                 target_period=10, actor_refresh=10, popart_decay=3e-4, alpha_pi=1.0, alpha_v=0.1, learner_overrides="")
 
 

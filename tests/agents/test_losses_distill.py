@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.losses import DIRECTIONS, ald_actor_loss, learner_kl_regulariser, policy_entropy, policy_kl
+from agents.losses import (DIRECTIONS, ald_actor_loss, entropy_floor_multiplier, learner_kl_regulariser, policy_entropy,
+                           policy_kl)
 
 torch.set_num_threads(1)
 
@@ -131,3 +132,13 @@ def test_unknown_direction_is_rejected_with_the_options(fn):
             ald_actor_loss(logits, logits, torch.zeros(2, 2), torch.zeros(2, 2), direction="forward")
         else:
             learner_kl_regulariser(logits, logits, direction="forward")
+
+
+def test_entropy_floor_multiplier_rises_below_the_floor_and_returns_to_exactly_zero_above():
+    beta, history = 0.0, []
+    for entropy in (1.0, 0.1, 0.1, 0.1, 0.5, 0.5, 0.5, 0.5):  # floor 0.3, rate 0.1
+        beta = entropy_floor_multiplier(beta, entropy, 0.3, 0.1)
+        history.append(beta)
+    expected = [0.0, 0.02, 0.04, 0.06, 0.04, 0.02, 0.0, 0.0]
+    np.testing.assert_allclose(history, expected, atol=1e-12)
+    assert history[-1] == 0.0 and entropy_floor_multiplier(0.0, 0.0, 0.0, 1.0) == 0.0

@@ -308,6 +308,40 @@ def test_entropy_bonus_is_minus_coef_times_the_policy_entropy_and_raises_it(agen
     assert entropies[0.3][-1] > entropies[0.0][-1]
 
 
+def test_entropy_floor_adds_a_bonus_only_below_the_floor_and_its_weight_is_checkpointed():
+    """A floor below the policy's entropy changes nothing (the same losses, step for step); one
+    above it raises the bonus weight by rate x deficit after each step, the next step's loss is
+    the plain loss minus that weight x H(pi), and the entropy ends higher than without it. A checkpoint keeps the weight. (The learner's code is
+    the same for every agent.)"""
+    base = tiny_config(agent="ald")
+    batch = make_batch(base)
+    torch.manual_seed(0)
+    model = build_learner_model(base)
+
+    def learner_with(**overrides):
+        config = dataclasses.replace(base, **overrides)
+        return Learner(config, topology_of(config), copy.deepcopy(model), torch.device("cpu"))
+
+    plain, low, high = learner_with(), learner_with(entropy_floor=0.01), learner_with(entropy_floor=1.386,
+                                                                                      entropy_floor_rate=5.0)
+    first = [learner.step(batch) for learner in (plain, low, high)]
+    assert first[0]["loss"] == first[1]["loss"] == first[2]["loss"]  # the weight starts at 0
+    h0 = first[0]["policy_entropy"]
+    assert h0 < 1.386 and high.entropy_beta == pytest.approx(5.0 * (1.386 - h0)) and low.entropy_beta == 0.0
+    # the second step: the same model and batch with the bonus weight as the only difference
+    probe = learner_with()
+    probe.load(high.state())
+    assert probe.entropy_beta == high.entropy_beta  # (a checkpoint keeps the weight)
+    probe.entropy_beta = 0.0
+    beta = high.entropy_beta
+    plain_loss, high_second = probe.step(batch), high.step(batch)
+    assert high_second["loss"] == pytest.approx(plain_loss["loss"] - beta * plain_loss["policy_entropy"], abs=1e-5)
+    for _ in range(20):
+        assert plain.step(batch)["loss"] == low.step(batch)["loss"] and low.entropy_beta == 0.0
+        last_high = high.step(batch)
+    assert last_high["policy_entropy"] > plain.step(batch)["policy_entropy"] and last_high["entropy_beta"] > 0
+
+
 def test_replay_is_fifo_and_samples_uniformly():
     config = tiny_config()
     replay = Replay(capacity=3, seed=0)

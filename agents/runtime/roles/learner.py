@@ -13,7 +13,9 @@ of the target network; the parallel driver's runner re-stages a batch it still h
 target changes, so that in a steady run this never happens (``recomputed_targets`` counts it).
 
 ``entropy_coef`` > 0 adds an entropy bonus to the V-MPO loss (the paper has none; see
-``docs/architecture.md``, "Models and losses").
+``docs/architecture.md``, "Models and losses"). ``entropy_floor`` > 0 adds one whose weight
+``entropy_beta`` is a multiplier of the constraint ``H(pi) >= entropy_floor``, updated after each
+step from that step's entropy (:func:`~agents.losses.entropy_floor_multiplier`).
 
 PopArt: each step computes the new statistics from this batch's targets with the run's
 ``popart_decay`` first, normalises targets, advantages and predictions with them (never with
@@ -29,8 +31,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from agents.losses import (VMPOParams, learner_kl_regulariser, nstep_returns, policy_entropy, policy_kl, popart_update,
-                           value_loss, vmpo_loss, vtrace)
+from agents.losses import (VMPOParams, entropy_floor_multiplier, learner_kl_regulariser, nstep_returns, policy_entropy,
+                           policy_kl, popart_update, value_loss, vmpo_loss, vtrace)
 from agents.models import map_nest
 from agents.runtime.topology import Topology
 from agents.runtime.transport.param_store import ParameterStore
@@ -61,6 +63,7 @@ class Learner:
         self.nan_in_a_row = 0
         self.nan_total = 0
         self.recomputed_targets = 0
+        self.entropy_beta = 0.0
         self.after_update: Callable[[torch.nn.Module], dict] | None = None  # GALA's gossip (agents.gala)
 
     def pi_old(self, lb: LearnerBatch, obs, state, first, logits: torch.Tensor) -> torch.Tensor:
@@ -115,8 +118,9 @@ class Learner:
         v_loss = value_loss(prediction, targets, new.mu, new.sigma, mask=valid)
         total = pieces.total + v_loss.total
         entropy = policy_entropy(logits)[valid].mean()
-        if c.entropy_coef:
-            total = total - c.entropy_coef * entropy
+        bonus = c.entropy_coef + self.entropy_beta
+        if bonus:
+            total = total - bonus * entropy
         metrics: dict = {}
         if self.topology.learner_kl_to_actor:
             reg = learner_kl_regulariser(logits, behaviour_logits, c.kl_direction, mask=valid)
@@ -132,6 +136,9 @@ class Learner:
         self.optimizer.step()
         head.set_stats(new)
         self.steps += 1
+        if c.entropy_floor:
+            self.entropy_beta = entropy_floor_multiplier(self.entropy_beta, float(entropy.detach()), c.entropy_floor,
+                                                         c.entropy_floor_rate)
         if self.after_update is not None:  # (before publishing: actors and the target see the mixed model)
             metrics.update(self.after_update(self.model))
         metrics.update(self._publish())
@@ -145,7 +152,7 @@ class Learner:
             eta=float(pieces.eta), alpha=float(pieces.alpha),
             popart_mu=float(head.mu.reshape(-1)[0]), popart_sigma=float(head.sigma.reshape(-1)[0]),  # (after gossip)
             value_target=float(targets[valid].mean()), nan_updates=self.nan_total,
-            recomputed_targets=self.recomputed_targets,
+            recomputed_targets=self.recomputed_targets, entropy_beta=self.entropy_beta,
         )
         return metrics
 
@@ -172,7 +179,7 @@ class Learner:
         """What a checkpoint keeps of the learner."""
         return {"model": self.model.state_dict(), "target": self.target.state_dict(),
                 "target_version": self.target_version, "vmpo": self.vmpo.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "steps": self.steps}
+                "optimizer": self.optimizer.state_dict(), "steps": self.steps, "entropy_beta": self.entropy_beta}
 
     def load(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -182,3 +189,4 @@ class Learner:
         self.vmpo.load_state_dict(state["vmpo"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = int(state["steps"])
+        self.entropy_beta = float(state.get("entropy_beta", 0.0))  # (checkpoints from before --entropy-floor)
