@@ -14,7 +14,9 @@ Writes
   plateau (Fig. 6 right) and of env steps per second;
 - ``<out>.md``: two markdown tables (also printed): per curve, learner waiting %, actor and env
   SPS, final success, mean time to 0.95 success in env steps and wall-clock, plateau steps; and
-  per run, the time to 0.95 or how far the run got;
+  per run, the time to 0.95 or how far the run got, and the actor-learner lag up to then;
+- ``<out>-lag.png``: the lag against env steps, every run: KL(pi_A || pi_L) on the learner's
+  batches and (ALD) the age of the distillation targets;
 - ``--summary`` (only if given): per curve and seed, the env steps
   and wall-clock seconds of the first metrics row with success >= 0.95 over the last 100 episodes
   (``null`` if the run never got there), the final success and the plateau steps.
@@ -60,6 +62,8 @@ class RunCurve:
     episodes: np.ndarray
     rates: list[dict]  # rows used for rate averages
     stopped_solved: bool = False  # ended by its --stop-success-rate
+    kl_actor_learner: np.ndarray | None = None  # KL(pi_A || pi_L) on the learner's batches (NaN: not logged)
+    distill_target_age: np.ndarray | None = None  # learner steps since a distilled batch's targets (ALD)
 
 
 def is_run(path: str) -> bool:
@@ -113,7 +117,8 @@ def load_run(path: str) -> RunCurve:
                     agent=config.get("agent", "?"), env_id=env_id,
                     total_env_steps=int(config.get("total_env_steps", 0)), env_steps=col("env_steps"),
                     wall_clock=wall, success=col("success_rate"), episode_return=col("episode_return"),
-                    episodes=col("episodes"), rates=rates,
+                    episodes=col("episodes"), rates=rates, kl_actor_learner=col("kl_actor_learner"),
+                    distill_target_age=col("distill_target_age"),
                     stopped_solved=all(stopped_solved(config, read_rows(d)) for d in replica_dirs(path))
                     if gala else stopped_solved(config, rows))
 
@@ -121,11 +126,15 @@ def load_run(path: str) -> RunCurve:
 def time_to(run: RunCurve, threshold: float = THRESHOLD) -> tuple[float | None, float | None]:
     """``(env steps, wall-clock s)`` of the first row whose success over the last 100 episodes
     (so at least 100 episodes in) is >= ``threshold``; ``(None, None)`` if never."""
-    hit = np.flatnonzero((run.success >= threshold) & (run.episodes >= 100))
-    if not len(hit):
+    i = _first_row_at(run, threshold)
+    if i is None:
         return None, None
-    i = hit[0]
     return float(run.env_steps[i]), float(run.wall_clock[i])
+
+
+def _first_row_at(run: RunCurve, threshold: float = THRESHOLD) -> int | None:
+    hit = np.flatnonzero((run.success >= threshold) & (run.episodes >= 100))
+    return int(hit[0]) if len(hit) else None
 
 
 def plateau_steps(run: RunCurve, band: tuple[float, float] = PLATEAU) -> float | None:
@@ -138,6 +147,20 @@ def plateau_steps(run: RunCurve, band: tuple[float, float] = PLATEAU) -> float |
         return 0.0
     inside = (run.success[:-1] >= band[0]) & (run.success[:-1] <= band[1])
     return float(np.sum(np.diff(run.env_steps)[inside]))
+
+
+def lag(run: RunCurve) -> tuple[float | None, float | None]:
+    """``(mean KL(pi_A || pi_L), mean distillation target age)`` over the rows up to the first
+    with success >= 0.95 (the whole run if it never got there), leaving out the first 10% of
+    them (start-up: an empty replay has young targets). None where a value was never logged."""
+    hit = _first_row_at(run)
+    end = len(run.env_steps) if hit is None else hit + 1
+    out = []
+    for values in (run.kl_actor_learner, run.distill_target_age):
+        window = np.asarray(values if values is not None else [])[end // 10:end]
+        window = window[~np.isnan(window)]
+        out.append(float(window.mean()) if len(window) else None)
+    return out[0], out[1]
 
 
 def mean_rate(run: RunCurve, key: str) -> float | None:
@@ -163,6 +186,7 @@ def summary(groups: dict[str, list[RunCurve]]) -> dict:
         seeds = []
         for run in runs:
             steps, wall = time_to(run)
+            kl, age = lag(run)
             last = run.success[~np.isnan(run.success)]
             seeds.append({"seed": run.seed, "env_steps_to_095": steps, "wall_clock_to_095_s": wall,
                           "final_success_rate": float(last[-1]) if len(last) else None,
@@ -171,7 +195,7 @@ def summary(groups: dict[str, list[RunCurve]]) -> dict:
                           "plateau_env_steps": plateau_steps(run),
                           "learner_waiting_pct": mean_rate(run, "learner_waiting_pct"),
                           "actor_sps": mean_rate(run, "actor_sps"), "env_sps": mean_rate(run, "env_sps"),
-                          "run_dir": run.path})
+                          "kl_actor_learner": kl, "distill_target_age": age, "run_dir": run.path})
         agents[label] = {"agent": runs[0].agent, "env_id": runs[0].env_id, "seeds": seeds}
     return {"threshold": THRESHOLD, "plateau_band": list(PLATEAU), "agents": agents}
 
@@ -211,14 +235,15 @@ def table(doc: dict) -> str:
 def seed_table(doc: dict) -> str:
     """Markdown: one row per run (time to 0.95 per seed, or how far the run got without it)."""
     lines = ["| agent | seed | env steps to 0.95 | wall-clock to 0.95 | run length (env steps, wall-clock) | "
-             "final success |", "|---|---|---|---|---|---|"]
+             "final success | KL(pi_A ‖ pi_L) | distill target age |", "|---|---|---|---|---|---|---|---|"]
     for label, entry in doc["agents"].items():
         for x in entry["seeds"]:
             wall = x["wall_clock_to_095_s"]
             lines.append(f"| {label} | {x['seed']} | {_fmt(x['env_steps_to_095'])} | "
                          f"{'not reached' if wall is None else f'{wall / 60:.1f} min'} | "
                          f"{_fmt(x['env_steps'])}, {x['wall_clock_s'] / 60:.1f} min | "
-                         f"{_fmt(x['final_success_rate'], 2)} |")
+                         f"{_fmt(x['final_success_rate'], 2)} | {_fmt(x.get('kl_actor_learner'), 4)} | "
+                         f"{_fmt(x.get('distill_target_age'))} |")
     return "\n".join(lines)
 
 
@@ -297,6 +322,41 @@ def plot(groups: dict[str, list[RunCurve]], doc: dict, out: str, title: str = ""
     plt.close(fig)
 
 
+def plot_lag(groups: dict[str, list[RunCurve]], out: str, title: str = "") -> bool:
+    """The actor-learner lag against env steps, every run: KL(pi_A || pi_L) on the learner's
+    batches and (ALD) the age of the distillation targets in learner steps. False (nothing
+    written) when no run logged either."""
+    if not any(r.kl_actor_learner is not None and (~np.isnan(r.kl_actor_learner)).any()
+               for runs in groups.values() for r in runs):
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, runs) in enumerate(groups.items()):
+        for j, run in enumerate(runs):
+            for ax, values in zip(axes, (run.kl_actor_learner, run.distill_target_age)):
+                ok = ~np.isnan(values)
+                if ok.any():
+                    ax.plot(run.env_steps[ok] / 1e6, values[ok], color=colours[i % len(colours)], linewidth=0.9,
+                            alpha=0.8, label=label if j == 0 else None)
+    for ax, name in zip(axes, ("KL(pi_A ‖ pi_L) on the learner's batches", "distill target age (learner steps)")):
+        ax.set_xlabel("env steps (millions)")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[0].legend(loc="best", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agents.plot", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -326,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     with open(md_path, "w") as f:
         f.write(md + "\n")
     written = [args.out, md_path]
+    lag_path = os.path.splitext(args.out)[0] + "-lag.png"
+    if plot_lag(groups, lag_path, args.title if args.title is not None else ", ".join(env_ids)):
+        written.append(lag_path)
     if args.summary:  # every file is written before anything is printed (a closed pipe stops prints)
         os.makedirs(os.path.dirname(os.path.abspath(args.summary)), exist_ok=True)
         with open(args.summary, "w") as f:

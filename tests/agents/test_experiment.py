@@ -42,7 +42,7 @@ def test_every_experiment_plans_valid_commands(tmp_path):
 
 
 def test_required_experiments_exist():
-    assert {"imaze9", "imaze9-latency", "imaze15", "metafetch", "dprl", "value-distill",
+    assert {"imaze9", "imaze9-latency", "imaze15", "metafetch", "dprl", "value-distill", "lag",
             "gala-imaze9"} <= set(ex.EXPERIMENTS)
     latency = ex.EXPERIMENTS["imaze9-latency"]
     assert {v.agent for v in latency.variants} == {"ald", "gtrxl", "lstm"}
@@ -53,6 +53,14 @@ def test_required_experiments_exist():
     gala = ex.EXPERIMENTS["gala-imaze9"].variants
     assert {(v.agent, v.replicas) for v in gala} == {(a, k) for a in ("lstm", "ald") for k in (0, 2, 4)}
     assert {v.agent for v in ex.EXPERIMENTS["imaze9"].variants} == {"ald", "lstm", "gtrxl", "asymm_ac"}
+    from agents.runtime.cli import resolve
+
+    def configs(name):
+        return [resolve(r.variant.agent, "", list(r.command[3:])) for r in ex.plan(ex.EXPERIMENTS[name], "runs", [0])]
+
+    assert [c.distill_ratio for c in configs("dprl")] == [1, 2, 5, 10]
+    assert [(c.replay_capacity, c.actor_refresh) for c in configs("lag")] == [(256, 10), (64, 10), (16, 10), (256, 1)]
+    assert [c.alpha_v for c in configs("value-distill")] == [0.1, 0.0]
 
 
 def test_plan_filters_and_scales(tmp_path):

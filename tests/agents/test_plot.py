@@ -135,3 +135,19 @@ def test_runs_of_two_envs_are_two_curves_and_a_seed_without_episodes_leaves_the_
     xs = [np.array([0.0, 100.0]), np.array([0.0, 100.0])]
     grid, mean = plot._mean_curve(xs, [np.array([0.0, 1.0]), np.array([np.nan, np.nan])], [False, False], points=3)
     assert list(mean) == [0.0, 0.5, 1.0]
+
+
+def test_the_lag_is_averaged_up_to_the_solved_row_after_start_up_and_drawn(tmp_path):
+    rows = [{**row(100 * i, i, 0.96 if i >= 15 else 0.1), "kl_actor_learner": 0.01 * i,
+             "distill_target_age": None if i < 3 else 10.0 * i} for i in range(20)]
+    run = write_run(tmp_path / "exp", "ald-s0", "ald", 0, rows)
+    curve = plot.load_run(str(run))
+    kl, age = plot.lag(curve)
+    # rows 0..15 (solved at row 15); the first 10% (row 0) left out; ages logged from row 3
+    assert kl == pytest.approx(np.mean([0.01 * i for i in range(1, 16)]))
+    assert age == pytest.approx(np.mean([10.0 * i for i in range(3, 16)]))
+    assert plot.main([str(tmp_path / "exp"), "--out", str(tmp_path / "x.png")]) == 0
+    assert (tmp_path / "x-lag.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| ald | 0 |" in (tmp_path / "x.md").read_text() and "| 0.0800 | 90 |" in (tmp_path / "x.md").read_text()
+    lstm = write_run(tmp_path / "other", "lstm-s0", "lstm", 0, [row(100, 1, 0.1)])
+    assert plot.lag(plot.load_run(str(lstm))) == (None, None)
