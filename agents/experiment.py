@@ -102,7 +102,8 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         "MemoryEnvs/MetaFetch-v0",
         _four_agents({"ald": 4_000_000, "lstm": 10_000_000, "gtrxl": 2_000_000, "asymm_ac": 4_000_000})),
     Experiment(
-        "dprl", "Fig. 3 left: ALD on I-Maze 9x9 with distill steps per RL step 1, 2, 5, 10",
+        "dprl", "Fig. 3 left (the paper's is on Meta-Fetch): ALD on I-Maze 9x9 with distill steps per RL step 1, 2, "
+        "5, 10",
         "MemoryEnvs/IMaze-9x9-v0",
         tuple(Variant(f"ald-dprl{r}", "ald", 8_000_000, ("--distill-ratio", str(r))) for r in (1, 2, 5, 10)),
         args=SOLVED),

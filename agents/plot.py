@@ -19,7 +19,8 @@ Writes
   batches and (ALD) the age of the distillation targets;
 - ``--summary`` (only if given): per curve and seed, the env steps
   and wall-clock seconds of the first metrics row with success >= 0.95 over the last 100 episodes
-  (``null`` if the run never got there), the final success and the plateau steps.
+  (``null`` if the run never got there), the final success, the plateau steps and the lag
+  (``kl_actor_learner``, ``distill_target_age``: see :func:`lag`).
 
 Rows repeated after a ``--resume`` (written between the last checkpoint and the stop) are dropped.
 Rates (waiting %, SPS) average the rows after the first 10% of the run's wall-clock (start-up)
@@ -33,7 +34,7 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -62,8 +63,10 @@ class RunCurve:
     episodes: np.ndarray
     rates: list[dict]  # rows used for rate averages
     stopped_solved: bool = False  # ended by its --stop-success-rate
-    kl_actor_learner: np.ndarray | None = None  # KL(pi_A || pi_L) on the learner's batches (NaN: not logged)
-    distill_target_age: np.ndarray | None = None  # learner steps since a distilled batch's targets (ALD)
+    # the lag (NaN where a row has none): KL(pi_A || pi_L) on the learner's batches, and (ALD) the
+    # learner steps since the targets of the latest distilled batch were made
+    kl_actor_learner: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    distill_target_age: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def is_run(path: str) -> bool:
@@ -99,7 +102,9 @@ def load_run(path: str) -> RunCurve:
         with open(os.path.join(path, "config.json")) as f:
             config = json.load(f)
         rows = read_rows(path)
-    name = config.get("name") or os.path.basename(os.path.normpath(path))
+    # the directory's own name: a run linked into another experiment (the same settings, run once)
+    # is labelled as that experiment's variant
+    name = os.path.basename(os.path.normpath(path)) or config.get("name", "")
     env_id = config.get("env_id", "?")
     label = _SEED_SUFFIX.sub("", name)
     env_suffix = "-" + env_id.split("/")[-1]
@@ -152,12 +157,14 @@ def plateau_steps(run: RunCurve, band: tuple[float, float] = PLATEAU) -> float |
 def lag(run: RunCurve) -> tuple[float | None, float | None]:
     """``(mean KL(pi_A || pi_L), mean distillation target age)`` over the rows up to the first
     with success >= 0.95 (the whole run if it never got there), leaving out the first 10% of
-    them (start-up: an empty replay has young targets). None where a value was never logged."""
+    them (start-up: an empty replay has young targets). A row holds the latest value logged
+    (one per ``--log-seconds``), so this is a mean over time. None where a value was never
+    logged (GALA runs: their rows have neither; each replica's own run directory has both)."""
     hit = _first_row_at(run)
     end = len(run.env_steps) if hit is None else hit + 1
     out = []
     for values in (run.kl_actor_learner, run.distill_target_age):
-        window = np.asarray(values if values is not None else [])[end // 10:end]
+        window = values[end // 10:end]
         window = window[~np.isnan(window)]
         out.append(float(window.mean()) if len(window) else None)
     return out[0], out[1]
@@ -326,8 +333,7 @@ def plot_lag(groups: dict[str, list[RunCurve]], out: str, title: str = "") -> bo
     """The actor-learner lag against env steps, every run: KL(pi_A || pi_L) on the learner's
     batches and (ALD) the age of the distillation targets in learner steps. False (nothing
     written) when no run logged either."""
-    if not any(r.kl_actor_learner is not None and (~np.isnan(r.kl_actor_learner)).any()
-               for runs in groups.values() for r in runs):
+    if not any((~np.isnan(r.kl_actor_learner)).any() for runs in groups.values() for r in runs):
         return False
     import matplotlib
 

@@ -144,8 +144,9 @@ class RunConfig:
     kl_direction: str = _f("actor_learner", "distillation KL: actor_learner = KL(pi_A||pi_L) (paper) | learner_actor",
                            choices=KL_DIRECTIONS)
     replay_capacity: int = _f(256, "replay FIFO size in batches", range=at_least(1))
-    distill_ratio: float = _f(2.0, "at most this many distill steps per learner step (the serial driver keeps it "
-                                   "exactly)", range=POSITIVE)
+    distill_ratio: float = _f(2.0, "at most this many distill steps per learner step, counted over the whole run "
+                                   "(the serial driver keeps it exactly; in parallel, N_D - 1 more may be in flight)",
+                              range=POSITIVE)
 
     total_env_steps: int = _f(6_000_000, "stop after this many env steps (the defaults solve I-Maze 9x9 in 3-5M, "
                                           "README Results)", range=at_least(1))

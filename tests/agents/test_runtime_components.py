@@ -311,8 +311,9 @@ def test_entropy_bonus_is_minus_coef_times_the_policy_entropy_and_raises_it(agen
 def test_entropy_floor_adds_a_bonus_only_below_the_floor_and_its_weight_is_checkpointed():
     """A floor below the policy's entropy changes nothing (the same losses, step for step); one
     above it raises the bonus weight by rate x deficit after each step, the next step's loss is
-    the plain loss minus that weight x H(pi), and the entropy ends higher than without it. A checkpoint keeps the weight. (The learner's code is
-    the same for every agent.)"""
+    the plain loss minus that weight x H(pi), and the entropy ends higher than without it. A
+    checkpoint keeps the weight for a resume with the floor on. (The learner's code is the same
+    for every agent.)"""
     base = tiny_config(agent="ald")
     batch = make_batch(base)
     torch.manual_seed(0)
@@ -330,9 +331,11 @@ def test_entropy_floor_adds_a_bonus_only_below_the_floor_and_its_weight_is_check
     assert h0 < 1.386 and high.entropy_beta == pytest.approx(5.0 * (1.386 - h0)) and low.entropy_beta == 0.0
     # the second step: the same model and batch with the bonus weight as the only difference
     probe = learner_with()
-    probe.load(high.state())
-    assert probe.entropy_beta == high.entropy_beta  # (a checkpoint keeps the weight)
-    probe.entropy_beta = 0.0
+    probe.load(copy.deepcopy(high.state()))  # (a state holds the live optimizer tensors)
+    assert probe.entropy_beta == 0.0  # a resume without the floor drops the weight: nothing would update it
+    kept = learner_with(entropy_floor=1.386, entropy_floor_rate=5.0)
+    kept.load(copy.deepcopy(high.state()))
+    assert kept.entropy_beta == high.entropy_beta > 0  # one with it keeps it
     beta = high.entropy_beta
     plain_loss, high_second = probe.step(batch), high.step(batch)
     assert high_second["loss"] == pytest.approx(plain_loss["loss"] - beta * plain_loss["policy_entropy"], abs=1e-5)

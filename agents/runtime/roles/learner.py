@@ -189,4 +189,6 @@ class Learner:
         self.vmpo.load_state_dict(state["vmpo"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps = int(state["steps"])
-        self.entropy_beta = float(state.get("entropy_beta", 0.0))  # (checkpoints from before --entropy-floor)
+        # (0 for checkpoints from before --entropy-floor, and for a resume that turns the floor off:
+        # a weight nobody updates any more would be a fixed bonus)
+        self.entropy_beta = float(state.get("entropy_beta", 0.0)) if self.config.entropy_floor else 0.0

@@ -36,7 +36,8 @@ class Counters:
 
     def snapshot(self) -> dict[str, int]:
         """The counters, distill steps read before learner steps: the distill steps a snapshot shows
-        were due by the learner steps it shows (DpRL holds in every metrics row)."""
+        were due by the learner steps it shows, up to one in flight per other distill process
+        (so the DpRL bound holds in every metrics row)."""
         values = {name: getattr(self, name).value for name in ("distill_steps", "env_steps", "episodes", "learner_steps")}
         return {name: values[name] for name in ("env_steps", "episodes", "learner_steps", "distill_steps")}
 
