@@ -46,7 +46,7 @@ def learning_run(agent: str, total_env_steps: int, runs_dir: str) -> list:
 
     config = tiny_config(agent=agent, runs_dir=runs_dir, name=agent, total_env_steps=total_env_steps, num_actors=2,
                          envs_per_actor=8, batch_size=16, unroll_length=20, max_episode_steps=100, learning_rate=1e-3,
-                         popart_decay=3e-4,  # (the setting whose spread the bars were chosen from)
+                         popart_decay=3e-4, replay_capacity=256,  # (the settings the bars were chosen with)
                          num_distill=1, actor_overrides="", log_seconds=5,
                          learner_overrides=json.dumps({"d_model": 64, "num_heads": 4, "head_dim": 16,
                                                        "memory_length": 32}))
