@@ -150,8 +150,8 @@ class RunConfig:
                                    "(the serial driver keeps it exactly; in parallel, N_D - 1 more may be in flight)",
                               range=POSITIVE)
 
-    total_env_steps: int = _f(6_000_000, "stop after this many env steps (the defaults solve I-Maze 9x9 in 3-5M, "
-                                          "README Results)", range=at_least(1))
+    total_env_steps: int = _f(6_000_000, "stop after this many env steps (ALD's defaults solve I-Maze 9x9 in "
+                                          "1-1.5M, README Results)", range=at_least(1))
     stop_success_rate: float = _f(0.0, "also stop once the success rate over the last 100 episodes reaches this "
                                        "(0 = never; experiments use it to skip steps after a task is solved)",
                                   range=Range(0.0, 1.0))
