@@ -197,8 +197,9 @@ def paper_preset() -> dict[str, Any]:
     """Table 1 of the paper (N_A 30, N_D 8, batch 64, single-env actors, Adam 1e-4, a full-width
     GTrXL, ...)."""
     return dict(num_actors=30, envs_per_actor=1, num_distill=8, batch_size=64, unroll_length=20, learning_rate=1e-4,
-                gamma=0.99, eta_init=1.0, alpha_init=0.1, eps_eta=0.1, eps_alpha=0.004, entropy_coef=0.0, entropy_floor=0.0,
-                target_period=10, actor_refresh=10, popart_decay=3e-4, alpha_pi=1.0, alpha_v=0.1, learner_overrides="")
+                gamma=0.99, eta_init=1.0, alpha_init=0.1, eps_eta=0.1, eps_alpha=0.004, entropy_coef=0.0,
+                entropy_floor=0.0, target_period=10, actor_refresh=10, popart_decay=3e-4, alpha_pi=1.0, alpha_v=0.1,
+                learner_overrides="")
 
 
 def default_preset() -> dict[str, Any]:

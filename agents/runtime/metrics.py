@@ -38,10 +38,10 @@ COLUMNS = (
     "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct", "queue_depth",
     "actor_restarts", "nan_updates", "actor_param_version", "actor_param_checks", "actor_param_mismatches",
     "recomputed_targets", "loss", "policy_loss", "value_loss", "temperature_loss", "kl_penalty",
-    "kl_target", "kl_actor_learner", "policy_entropy", "actor_entropy", "entropy_beta", "learner_kl_reg", "eta", "alpha",
-    "popart_mu", "popart_sigma", "value_target", "distill_loss", "distill_kl", "distill_value", "distill_target_age",
-    "actors_per_node", "trajectories_in_flight", "trajectory_in_flight_s", "trajectory_fetch_s", "agent", "env_id",
-    "seed", "final", "solved",
+    "kl_target", "kl_actor_learner", "policy_entropy", "actor_entropy", "entropy_beta", "learner_kl_reg", "eta",
+    "alpha", "popart_mu", "popart_sigma", "value_target", "distill_loss", "distill_kl", "distill_value",
+    "distill_target_age", "actors_per_node", "trajectories_in_flight", "trajectory_in_flight_s", "trajectory_fetch_s",
+    "agent", "env_id", "seed", "final", "solved",
 )
 
 

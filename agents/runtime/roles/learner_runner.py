@@ -8,8 +8,9 @@ over time: one ``forward_sequence`` per batch (per wave, when a batch holds cons
 of the same streams; see :mod:`agents.runtime.roles.batcher`). Its parameters come from the
 target store, which the learner refreshes every K_L steps; each output says which refresh made it.
 Under the parallel driver, where there are target outputs (ALD), a batch still waiting for the
-learner when a refresh comes is re-staged (:meth:`restaged`): its streams' memory goes back to before it and it is processed
-again with the new parameters, so the learner never has to recompute its pi_old.
+learner when a refresh comes is re-staged (:meth:`restaged`): its streams' memory goes back to
+before it and it is processed again with the new parameters, so the learner never has to
+recompute its pi_old.
 """
 
 from __future__ import annotations

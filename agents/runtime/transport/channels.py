@@ -38,8 +38,9 @@ class Counters:
         """The counters, distill steps read before learner steps: the distill steps a snapshot shows
         were due by the learner steps it shows, up to one in flight per other distill process
         (so the DpRL bound holds in every metrics row)."""
-        values = {name: getattr(self, name).value for name in ("distill_steps", "env_steps", "episodes", "learner_steps")}
-        return {name: values[name] for name in ("env_steps", "episodes", "learner_steps", "distill_steps")}
+        distill_steps = self.distill_steps.value
+        return {"env_steps": self.env_steps.value, "episodes": self.episodes.value,
+                "learner_steps": self.learner_steps.value, "distill_steps": distill_steps}
 
 
 class TrajectoryTransport:
