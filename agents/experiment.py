@@ -119,6 +119,19 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         tuple(Variant(f"ald-replay{n}", "ald", 8_000_000, ("--replay-capacity", str(n))) for n in (256, 64, 16))
         + (Variant("ald-ka1", "ald", 8_000_000, ("--replay-capacity", "256", "--actor-refresh", "1")),),
         args=SOLVED),
+    *(Experiment(
+        f"imaze-{name}", f"Defaults on a maze nobody tuned them for ({what}, one seed): all four agents on I-Maze 9x9's "
+        "id with --env-kwargs", "MemoryEnvs/IMaze-9x9-v0",
+        _four_agents({"ald": steps, "lstm": steps, "gtrxl": steps, "asymm_ac": steps}), seeds=(0,),
+        args=("--env-kwargs", kwargs, *SOLVED))
+      for name, what, kwargs, steps in (("beam3", "beam width 3", '{"beam_width": 3}', 8_000_000),
+                                        ("11x11", "size 11", '{"size": 11}', 8_000_000),
+                                        ("13x13", "size 13", '{"size": 13}', 12_000_000))),
+    Experiment(
+        "popart", "The PopArt step size (the value statistics' decay) re-tuned after the PopArt fix: the LSTM baseline "
+        "on I-Maze 9x9 at 3e-4 (the paper's), 1e-3, 3e-3 (the default) and 1e-2", "MemoryEnvs/IMaze-9x9-v0",
+        tuple(Variant(f"lstm-popart{d}", "lstm", 12_000_000, ("--popart-decay", d)) for d in ("3e-4", "1e-3", "3e-3", "1e-2")),
+        args=SOLVED),
     Experiment(
         "gala-imaze9", "GALA: 2 and 4 gossiping replicas against one learner with as many actors (LSTM, ALD), "
         "I-Maze 9x9", "MemoryEnvs/IMaze-9x9-v0", (*_gala("lstm", 12_000_000), *_gala("ald", 8_000_000)),

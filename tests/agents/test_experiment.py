@@ -11,6 +11,7 @@ import pytest
 
 from agents import experiment as ex
 from agents.bench import SINGLE_ENV_ACTORS
+from agents.runtime.config import AGENTS
 from agents import plot
 from runtime_helpers import tiny_cli_args
 
@@ -61,6 +62,10 @@ def test_required_experiments_exist():
     assert [c.distill_ratio for c in configs("dprl")] == [1, 2, 5, 10]
     assert [(c.replay_capacity, c.actor_refresh) for c in configs("lag")] == [(256, 10), (64, 10), (16, 10), (256, 1)]
     assert [c.alpha_v for c in configs("value-distill")] == [0.1, 0.0]
+    assert [c.popart_decay for c in configs("popart")] == [3e-4, 1e-3, 3e-3, 1e-2]
+    for name, kwargs in (("imaze-beam3", {"beam_width": 3}), ("imaze-11x11", {"size": 11}), ("imaze-13x13", {"size": 13})):
+        assert ex.EXPERIMENTS[name].seeds == (0,)
+        assert [(c.agent, json.loads(c.env_kwargs)) for c in configs(name)] == [(a, kwargs) for a in AGENTS]
 
 
 def test_plan_filters_and_scales(tmp_path):
