@@ -3,12 +3,18 @@
     python -m agents.experiment imaze9 [--seeds 0 1 2] [--only ald lstm] [--jobs 1] [--runs-dir runs]
     python -m agents.experiment --list
     python -m agents.experiment imaze9 --dry-run        # print the commands, run nothing
+    python -m agents.experiment imaze9 --archive assets/runs   # also keep the finished runs' curves
 
 Every run is a separate ``python -m agents.<agent>`` process writing ``runs/<experiment>/<label>-s<seed>``
 (its own ``config.json``, metrics and checkpoints); ``runs/<experiment>/experiment.json`` records the
 spec the runs came from. Re-running the same command skips runs that reached their budget and
 resumes (``--resume``) runs that were stopped, so an interrupted experiment loses at most the
 minutes since the last checkpoint. Plot the results with ``python -m agents.plot runs/<experiment> --out <experiment>.png``.
+
+``--archive DIR`` copies what a plot needs of every finished run (``config.json``, ``metrics.jsonl``)
+and the spec to ``DIR/<experiment>/``: kilobytes per run, small enough to commit, so a figure can be
+drawn again (``python -m agents.plot DIR/<experiment>``) after ``runs/`` (checkpoints, TensorBoard) is
+gone.
 
 The budgets are env steps per variant, chosen so that every run fits a 2-core CPU in well under an
 hour (see the README's Results section for what they took); ``--budget-scale`` shrinks or grows them.
@@ -20,6 +26,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 
 from agents.bench.system import SINGLE_ENV_ACTORS
-from agents.gala.files import is_gala_run, read_gala_rows, replica_dirs
+from agents.gala.files import GALA_FILE, ROWS_FILE, is_gala_run, read_gala_rows, replica_dirs
 from agents.runtime.config import AGENTS
 from agents.runtime.metrics import read_rows, stopped_solved
 
@@ -127,6 +134,15 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
       for name, what, kwargs, steps in (("beam3", "beam width 3", '{"beam_width": 3}', 8_000_000),
                                         ("11x11", "size 11", '{"size": 11}', 8_000_000),
                                         ("13x13", "size 13", '{"size": 13}', 12_000_000))),
+    Experiment(
+        "entropy-floor", "Exploration on untuned mazes: the GTrXL with --entropy-floor 0.5 (an entropy bonus that acts "
+        "only while the learner policy's entropy is under 0.5 nats) on I-Maze 9x9 at beam width 3, on a 13x13 and on "
+        "the tuned 9x9", "MemoryEnvs/IMaze-9x9-v0",
+        tuple(Variant(f"gtrxl-{name}-floor0.5", "gtrxl", steps, (*kwargs, "--entropy-floor", "0.5"))
+              for name, kwargs, steps in (("beam3", ("--env-kwargs", '{"beam_width": 3}'), 3_000_000),
+                                          ("13x13", ("--env-kwargs", '{"size": 13}'), 5_000_000),
+                                          ("9x9", (), 3_000_000))),
+        seeds=(0,), args=SOLVED),
     Experiment(
         "popart", "The PopArt step size (the value statistics' decay) re-tuned after the PopArt fix: the LSTM baseline "
         "on I-Maze 9x9 at 3e-4 (the paper's), 1e-3, 3e-3 (the default) and 1e-2", "MemoryEnvs/IMaze-9x9-v0",
@@ -290,6 +306,42 @@ def write_spec(experiment: Experiment, runs_dir: str, budget_scale: float, extra
     return path
 
 
+ARCHIVED_FILES = ("config.json", "metrics.jsonl")
+"""What :func:`archive` keeps of a run (of a GALA run: of each replica, and ``gala.json`` and
+``gala.jsonl``): all that ``agents.plot`` reads."""
+
+
+def _copy(src_dir: str, dst_dir: str, names) -> None:
+    os.makedirs(dst_dir, exist_ok=True)
+    for name in names:
+        shutil.copy2(os.path.join(src_dir, name), os.path.join(dst_dir, name))
+
+
+def archive(runs: list[Run], runs_dir: str, archive_dir: str, log=print) -> list[str]:
+    """Copy what a plot needs of every finished run of ``runs``, and each experiment's
+    ``experiment.json``, to ``archive_dir`` with the layout under ``runs_dir``
+    (``archive_dir/<experiment>/<run>/``); the run directories copied. Unfinished runs are left out,
+    so the archive holds only complete curves; a run archived before gets its newer files."""
+    copied = []
+    for run in runs:
+        if run_state(run.run_dir, run.total_env_steps) != "done":
+            log(f"[not archived] {run.run_dir}: not finished")
+            continue
+        dst = os.path.join(archive_dir, os.path.relpath(run.run_dir, runs_dir))
+        if is_gala_run(run.run_dir):
+            _copy(run.run_dir, dst, (GALA_FILE, ROWS_FILE))
+            for replica in replica_dirs(run.run_dir):
+                _copy(replica, os.path.join(dst, os.path.basename(replica)), ARCHIVED_FILES)
+        else:
+            _copy(run.run_dir, dst, ARCHIVED_FILES)
+        copied.append(run.run_dir)
+    for experiment in sorted({os.path.relpath(r, runs_dir).split(os.sep)[0] for r in copied}):
+        if os.path.exists(os.path.join(runs_dir, experiment, "experiment.json")):
+            _copy(os.path.join(runs_dir, experiment), os.path.join(archive_dir, experiment), ("experiment.json",))
+        log(f"archived the finished runs of {experiment} in {os.path.join(archive_dir, experiment)}")
+    return copied
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m agents.experiment", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -303,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", default="runs", help="parent of the experiment's directory")
     parser.add_argument("--budget-scale", type=float, default=1.0, help="multiply every env-step budget")
     parser.add_argument("--dry-run", action="store_true", help="print the commands and exit")
+    parser.add_argument("--archive", metavar="DIR", help="afterwards, copy the finished runs' config.json and "
+                        "metrics.jsonl to DIR/<experiment>/ (what agents.plot reads; small enough to commit)")
     args, extra = parser.parse_known_args(argv)
     if args.list or not args.name:
         for e in EXPERIMENTS.values():
@@ -334,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     spec = write_spec(experiment, args.runs_dir, args.budget_scale, tuple(extra))
     print(f"{experiment.name}: {len(runs)} runs -> {os.path.dirname(spec)} (spec in {spec})")
     failed = execute(runs, args.jobs)
+    if args.archive:
+        archive(runs, args.runs_dir, args.archive)
     print(f"{experiment.name}: {'all runs finished' if not failed else f'{failed} run(s) failed or stopped'}; "
           f"plot with: python -m agents.plot {os.path.dirname(spec)} --out {experiment.name}.png "
           f"--summary {experiment.name}.json")

@@ -233,10 +233,12 @@ def read_jsonl(path: str) -> list[dict]:
 def read_rows(run_dir: str) -> list[dict]:
     """A run's ``metrics.jsonl`` rows in env-step order. After a ``--resume`` the counters restart
     from the checkpoint, so rows written before the stop at or beyond that point are superseded by
-    the newer ones; a line cut short by a kill is skipped."""
+    the newer ones; a line cut short by a kill is skipped. The ``final`` row written at the stop
+    can have the env steps of the row before it (the row that saw the stop rate reached): both stay."""
     rows: list[dict] = []
     for row in read_jsonl(os.path.join(run_dir, "metrics.jsonl")):
-        while rows and rows[-1]["env_steps"] >= row["env_steps"]:
+        while rows and (rows[-1]["env_steps"] > row["env_steps"]
+                        or (rows[-1]["env_steps"] == row["env_steps"] and not row.get("final"))):
             rows.pop()
         rows.append(row)
     return rows

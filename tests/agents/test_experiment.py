@@ -66,6 +66,8 @@ def test_required_experiments_exist():
     for name, kwargs in (("imaze-beam3", {"beam_width": 3}), ("imaze-11x11", {"size": 11}), ("imaze-13x13", {"size": 13})):
         assert ex.EXPERIMENTS[name].seeds == (0,)
         assert [(c.agent, json.loads(c.env_kwargs)) for c in configs(name)] == [(a, kwargs) for a in AGENTS]
+    assert [(c.agent, c.entropy_floor, json.loads(c.env_kwargs or "{}")) for c in configs("entropy-floor")] == [
+        ("gtrxl", 0.5, {"beam_width": 3}), ("gtrxl", 0.5, {"size": 13}), ("gtrxl", 0.5, {})]
 
 
 def test_plan_filters_and_scales(tmp_path):
@@ -127,3 +129,23 @@ def test_tiny_experiment_runs_skips_resumes_and_plots(tmp_path, monkeypatch):
     doc = json.loads(summary.read_text())
     assert set(doc["agents"]) == {"ald", "lstm"}
     assert doc["agents"]["lstm"]["seeds"][0]["env_steps"] >= 3200
+
+    # the archive: only what a plot reads, of finished runs only, and it plots the same
+    runs = tmp_path / "tiny"
+    (runs / "experiment.json").write_text(json.dumps(tiny.to_dict()))
+    archived = tmp_path / "archive"
+    lines.clear()
+    assert ex.archive(ex.plan(tiny, str(tmp_path), budget_scale=4), str(tmp_path), str(archived), lines.append) == []
+    assert not archived.exists() and sum("[not archived]" in line for line in lines) == 2
+    assert len(ex.archive(ex.plan(tiny, str(tmp_path)), str(tmp_path), str(archived), lines.append)) == 2
+    assert sorted(str(p.relative_to(archived)) for p in archived.rglob("*") if p.is_file()) == [
+        "tiny/ald-s0/config.json", "tiny/ald-s0/metrics.jsonl", "tiny/experiment.json",
+        "tiny/lstm-s0/config.json", "tiny/lstm-s0/metrics.jsonl"]
+    again = tmp_path / "again.json"
+    assert plot.main([str(archived / "tiny"), "--out", str(tmp_path / "again.png"), "--summary", str(again)]) == 0
+
+    def without_paths(agents):
+        return json.dumps({label: [{k: v for k, v in seed.items() if k != "run_dir"} for seed in entry["seeds"]]
+                           for label, entry in agents.items()}, sort_keys=True)
+
+    assert without_paths(json.loads(again.read_text())["agents"]) == without_paths(doc["agents"])

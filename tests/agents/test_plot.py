@@ -151,3 +151,14 @@ def test_the_lag_is_averaged_up_to_the_solved_row_after_start_up_and_drawn(tmp_p
     assert "| ald | 0 |" in (tmp_path / "x.md").read_text() and "| 0.0800 | 90 |" in (tmp_path / "x.md").read_text()
     lstm = write_run(tmp_path / "other", "lstm-s0", "lstm", 0, [row(100, 1, 0.1)])
     assert plot.lag(plot.load_run(str(lstm))) == (None, None)
+
+
+def test_the_row_that_reached_the_stop_rate_survives_a_final_row_at_the_same_env_steps(tmp_path):
+    # a run stopped by --stop-success-rate writes its final row without stepping further
+    run = write_run(tmp_path, "ald-s0", "ald", 0, [row(100, 10, 0.5), row(200, 20, 0.95), row(200, 21, 0.94, final=True)])
+    curve = plot.load_run(str(run))
+    assert plot.time_to(curve) == (200, 20)
+    # ... and a resume at those env steps still supersedes both
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write(json.dumps(row(200, 25, 0.9)) + "\n")
+    assert [(r["wall_clock_s"], r["final"]) for r in plot.read_rows(str(run))] == [(10, False), (25, False)]
