@@ -144,6 +144,13 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                                           ("9x9", (), 3_000_000))),
         seeds=(0,), args=SOLVED),
     Experiment(
+        "lstm-floor", "Runs that never find a goal: the LSTM baseline on the tuned I-Maze 9x9 without an entropy floor "
+        "(the default) and with --entropy-floor 0.5 and 1.0, on seeds the other experiments did not use",
+        "MemoryEnvs/IMaze-9x9-v0",
+        (Variant("lstm", "lstm", 12_000_000),
+         *(Variant(f"lstm-floor{h}", "lstm", 12_000_000, ("--entropy-floor", h)) for h in ("0.5", "1.0"))),
+        seeds=(3, 4, 5, 6, 7, 8), args=SOLVED),
+    Experiment(
         "popart", "The PopArt step size (the value statistics' decay) re-tuned after the PopArt fix: the LSTM baseline "
         "on I-Maze 9x9 at 3e-4 (the paper's), 1e-3, 3e-3 (the default) and 1e-2", "MemoryEnvs/IMaze-9x9-v0",
         tuple(Variant(f"lstm-popart{d}", "lstm", 12_000_000, ("--popart-decay", d)) for d in ("3e-4", "1e-3", "3e-3", "1e-2")),
@@ -313,21 +320,45 @@ ARCHIVED_FILES = ("config.json", "metrics.jsonl")
 
 def _copy(src_dir: str, dst_dir: str, names) -> None:
     os.makedirs(dst_dir, exist_ok=True)
-    for name in names:
-        shutil.copy2(os.path.join(src_dir, name), os.path.join(dst_dir, name))
+    for name in names:  # via a temporary name, so an interrupted copy leaves no half file
+        tmp = os.path.join(dst_dir, f".{name}.part")
+        shutil.copy2(os.path.join(src_dir, name), tmp)
+        os.replace(tmp, os.path.join(dst_dir, name))
 
 
-def archive(runs: list[Run], runs_dir: str, archive_dir: str, log=print) -> list[str]:
-    """Copy what a plot needs of every finished run of ``runs``, and each experiment's
-    ``experiment.json``, to ``archive_dir`` with the layout under ``runs_dir``
-    (``archive_dir/<experiment>/<run>/``); the run directories copied. Unfinished runs are left out,
-    so the archive holds only complete curves; a run archived before gets its newer files."""
+def _own_budget(run_dir: str, planned: int) -> int:
+    """The env-step budget a run was last started with (its ``config.json``), or ``planned``
+    where none is saved and for a GALA run (whose replicas each save their share)."""
+    path = os.path.join(run_dir, "config.json")
+    if is_gala_run(run_dir) or not os.path.exists(path):
+        return planned
+    with open(path) as f:
+        return int(json.load(f).get("total_env_steps", planned))
+
+
+def archive(experiment: Experiment, runs: list[Run], runs_dir: str, archive_dir: str, log=print) -> list[str]:
+    """Copy what a plot needs of every finished run of ``runs`` (planned from ``experiment``) to
+    ``archive_dir`` with the layout under ``runs_dir`` (``archive_dir/<experiment>/<run>/``), and
+    the experiment's definition as ``experiment.json``; the run directories copied.
+
+    A run counts as finished when it is done against both the planned budget and the one it was
+    last started with, so a run stopped short of a larger ``--budget-scale`` is left out. An
+    archived copy with more env steps than the run (a longer run, replaced by a smoke run in a
+    fresh ``runs/``) is kept, and said so; each run's ``config.json`` holds the settings it ran
+    with, so the archive needs no record of the command lines that made it."""
     copied = []
     for run in runs:
-        if run_state(run.run_dir, run.total_env_steps) != "done":
+        budget = max(run.total_env_steps, _own_budget(run.run_dir, run.total_env_steps))
+        if run_state(run.run_dir, budget) != "done":
             log(f"[not archived] {run.run_dir}: not finished")
             continue
         dst = os.path.join(archive_dir, os.path.relpath(run.run_dir, runs_dir))
+        if os.path.exists(dst):
+            archived, now = last_row(dst).get("env_steps", 0), last_row(run.run_dir).get("env_steps", 0)
+            if archived > now:
+                log(f"[kept] {dst}: the archived copy has {archived:,} env steps, {run.run_dir} {now:,}")
+                continue
+            log(f"[replaced] {dst}")
         if is_gala_run(run.run_dir):
             _copy(run.run_dir, dst, (GALA_FILE, ROWS_FILE))
             for replica in replica_dirs(run.run_dir):
@@ -335,10 +366,11 @@ def archive(runs: list[Run], runs_dir: str, archive_dir: str, log=print) -> list
         else:
             _copy(run.run_dir, dst, ARCHIVED_FILES)
         copied.append(run.run_dir)
-    for experiment in sorted({os.path.relpath(r, runs_dir).split(os.sep)[0] for r in copied}):
-        if os.path.exists(os.path.join(runs_dir, experiment, "experiment.json")):
-            _copy(os.path.join(runs_dir, experiment), os.path.join(archive_dir, experiment), ("experiment.json",))
-        log(f"archived the finished runs of {experiment} in {os.path.join(archive_dir, experiment)}")
+    if copied:
+        root = os.path.join(archive_dir, experiment.name)
+        with open(os.path.join(root, "experiment.json"), "w") as f:
+            json.dump(experiment.to_dict(), f, indent=2)
+        log(f"archived {len(copied)} finished run(s) of {experiment.name} in {root}")
     return copied
 
 
@@ -354,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (each is a full multi-process run)")
     parser.add_argument("--runs-dir", default="runs", help="parent of the experiment's directory")
     parser.add_argument("--budget-scale", type=float, default=1.0, help="multiply every env-step budget")
-    parser.add_argument("--dry-run", action="store_true", help="print the commands and exit")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands and exit (with --archive: "
+                        "archive the finished runs, and run nothing)")
     parser.add_argument("--archive", metavar="DIR", help="afterwards, copy the finished runs' config.json and "
                         "metrics.jsonl to DIR/<experiment>/ (what agents.plot reads; small enough to commit)")
     args, extra = parser.parse_known_args(argv)
@@ -384,12 +417,14 @@ def main(argv: list[str] | None = None) -> int:
         for run in runs:
             done = run_state(run.run_dir, run.total_env_steps) == "done"
             print(f"[done]    {run.run_dir}" if done else " ".join(command_for(run)[1:]))
+        if args.archive:
+            archive(experiment, runs, args.runs_dir, args.archive)
         return 0
     spec = write_spec(experiment, args.runs_dir, args.budget_scale, tuple(extra))
     print(f"{experiment.name}: {len(runs)} runs -> {os.path.dirname(spec)} (spec in {spec})")
     failed = execute(runs, args.jobs)
     if args.archive:
-        archive(runs, args.runs_dir, args.archive)
+        archive(experiment, runs, args.runs_dir, args.archive)
     print(f"{experiment.name}: {'all runs finished' if not failed else f'{failed} run(s) failed or stopped'}; "
           f"plot with: python -m agents.plot {os.path.dirname(spec)} --out {experiment.name}.png "
           f"--summary {experiment.name}.json")

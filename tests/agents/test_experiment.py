@@ -68,6 +68,9 @@ def test_required_experiments_exist():
         assert [(c.agent, json.loads(c.env_kwargs)) for c in configs(name)] == [(a, kwargs) for a in AGENTS]
     assert [(c.agent, c.entropy_floor, json.loads(c.env_kwargs or "{}")) for c in configs("entropy-floor")] == [
         ("gtrxl", 0.5, {"beam_width": 3}), ("gtrxl", 0.5, {"size": 13}), ("gtrxl", 0.5, {})]
+    assert ex.EXPERIMENTS["lstm-floor"].seeds == (3, 4, 5, 6, 7, 8)
+    assert [(c.agent, c.entropy_floor, c.total_env_steps) for c in configs("lstm-floor")] == [
+        ("lstm", 0.0, 12_000_000), ("lstm", 0.5, 12_000_000), ("lstm", 1.0, 12_000_000)]
 
 
 def test_plan_filters_and_scales(tmp_path):
@@ -131,16 +134,36 @@ def test_tiny_experiment_runs_skips_resumes_and_plots(tmp_path, monkeypatch):
     assert doc["agents"]["lstm"]["seeds"][0]["env_steps"] >= 3200
 
     # the archive: only what a plot reads, of finished runs only, and it plots the same
-    runs = tmp_path / "tiny"
-    (runs / "experiment.json").write_text(json.dumps(tiny.to_dict()))
     archived = tmp_path / "archive"
     lines.clear()
-    assert ex.archive(ex.plan(tiny, str(tmp_path), budget_scale=4), str(tmp_path), str(archived), lines.append) == []
+    assert ex.archive(tiny, ex.plan(tiny, str(tmp_path), budget_scale=4), str(tmp_path), str(archived),
+                      lines.append) == []
     assert not archived.exists() and sum("[not archived]" in line for line in lines) == 2
-    assert len(ex.archive(ex.plan(tiny, str(tmp_path)), str(tmp_path), str(archived), lines.append)) == 2
+    # a run last started with a larger budget and stopped short of it is not finished either
+    config = tmp_path / "tiny" / "ald-s0" / "config.json"
+    saved = config.read_text()
+    config.write_text(json.dumps({**json.loads(saved), "total_env_steps": 10 ** 9}))
+    assert ex.archive(tiny, ex.plan(tiny, str(tmp_path), only=["ald"]), str(tmp_path), str(archived),
+                      lines.append) == []
+    config.write_text(saved)
+    # --dry-run --archive archives what is finished and runs nothing
+    monkeypatch.setitem(ex.EXPERIMENTS, "tiny", tiny)
+    assert ex.main(["tiny", "--runs-dir", str(tmp_path), "--dry-run", "--archive", str(archived)]) == 0
     assert sorted(str(p.relative_to(archived)) for p in archived.rglob("*") if p.is_file()) == [
         "tiny/ald-s0/config.json", "tiny/ald-s0/metrics.jsonl", "tiny/experiment.json",
         "tiny/lstm-s0/config.json", "tiny/lstm-s0/metrics.jsonl"]
+    assert json.loads((archived / "tiny" / "experiment.json").read_text()) == json.loads(json.dumps(tiny.to_dict()))
+    # an archived copy with more env steps than the run is kept; one with fewer is replaced
+    copy = archived / "tiny" / "lstm-s0" / "metrics.jsonl"
+    longer_row = {**json.loads(copy.read_text().splitlines()[-1]), "env_steps": 10 ** 9}
+    kept = copy.read_text() + json.dumps(longer_row) + "\n"
+    copy.write_text(kept)
+    lines.clear()
+    assert ex.archive(tiny, ex.plan(tiny, str(tmp_path)), str(tmp_path), str(archived), lines.append) == [
+        str(tmp_path / "tiny" / "ald-s0")]
+    assert copy.read_text() == kept and any("[kept]" in line for line in lines)
+    assert any("[replaced]" in line for line in lines)
+    copy.write_text(kept[:-len(json.dumps(longer_row)) - 1])
     again = tmp_path / "again.json"
     assert plot.main([str(archived / "tiny"), "--out", str(tmp_path / "again.png"), "--summary", str(again)]) == 0
 
