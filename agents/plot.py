@@ -90,6 +90,18 @@ def find_runs(paths: list[str]) -> list[str]:
     return found
 
 
+def rising_rows(rows: list[dict]) -> list[dict]:
+    """The rows whose env steps reach the running maximum: a GALA run's summed env steps dip
+    while a restarted replica replays from its checkpoint, and a curve (``np.interp``, the
+    plateau's widths) needs x that never goes back."""
+    kept, top = [], -1.0
+    for row in rows:
+        if row.get("env_steps", 0) >= top:
+            kept.append(row)
+            top = row.get("env_steps", 0)
+    return kept
+
+
 def load_run(path: str) -> RunCurve:
     gala = is_gala_run(path)
     if gala:
@@ -97,7 +109,7 @@ def load_run(path: str) -> RunCurve:
             spec = json.load(f)
         replicas = int(spec["gala"]["replicas"])
         config = {**spec["run"], "total_env_steps": int(spec["run"]["total_env_steps"]) * replicas}
-        rows = read_gala_rows(path)
+        rows = rising_rows(read_gala_rows(path))
     else:
         with open(os.path.join(path, "config.json")) as f:
             config = json.load(f)

@@ -162,3 +162,9 @@ def test_the_row_that_reached_the_stop_rate_survives_a_final_row_at_the_same_env
     with open(run / "metrics.jsonl", "a") as f:
         f.write(json.dumps(row(200, 25, 0.9)) + "\n")
     assert [(r["wall_clock_s"], r["final"]) for r in plot.read_rows(str(run))] == [(10, False), (25, False)]
+
+
+def test_a_gala_curve_leaves_out_the_dip_of_a_restarted_replica():
+    steps = [100, 200, 300, 250, 280, 310, 400]
+    assert [r["env_steps"] for r in plot.rising_rows([{"env_steps": s} for s in steps])] == [100, 200, 300, 310, 400]
+    assert plot.rising_rows([]) == []
