@@ -22,7 +22,9 @@ per node; a JSON object in the CSV), ``trajectories_in_flight``,
 ``env_id``, ``seed``, ``final`` (True on the row written at the end of a run, whose rates
 cover only the moments of shutdown: leave it out of averages) and ``solved`` (True once the run
 reached its ``--stop-success-rate``; the parallel drivers also write a row at that moment, since
-episodes that end during their shutdown still count in the final row).
+episodes that end during their shutdown still count in the final row); ``resumed_from`` (only on
+the first row after a ``--resume``: the env steps of the checkpoint it continues, so that
+:func:`read_rows` drops the rows a killed segment wrote after that checkpoint).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ COLUMNS = (
     "kl_target", "kl_actor_learner", "policy_entropy", "actor_entropy", "entropy_beta", "learner_kl_reg", "eta",
     "alpha", "popart_mu", "popart_sigma", "value_target", "distill_loss", "distill_kl", "distill_value",
     "distill_target_age", "actors_per_node", "trajectories_in_flight", "trajectory_in_flight_s", "trajectory_fetch_s",
-    "agent", "env_id", "seed", "final", "solved",
+    "agent", "env_id", "seed", "final", "solved", "resumed_from",
 )
 
 
@@ -79,6 +81,7 @@ class RunStats:
         self.elapsed_before = 0.0
         self.frozen_clock: float | None = None
         self.solved = False  # the run stopped because it reached its stop_success_rate
+        self.resumed_from: int | None = None  # until the first row after restore()
         self._new_window()
 
     def _new_window(self) -> None:
@@ -199,13 +202,15 @@ class RunStats:
         }
         for key, value in self.latest.items():
             row.setdefault(key, value)
+        if self.resumed_from is not None:
+            row["resumed_from"], self.resumed_from = self.resumed_from, None
         if rates:
             self._new_window()
         return row
 
     def restore(self, counters: dict) -> None:
         """Continue the counters of a checkpoint (``--resume``)."""
-        self.env_steps = int(counters["env_steps"])
+        self.env_steps = self.resumed_from = int(counters["env_steps"])
         self.learner_steps = int(counters["learner_steps"])
         self.distill_steps = int(counters["distill_steps"])
         self.episodes = int(counters["episodes"])
@@ -232,11 +237,15 @@ def read_jsonl(path: str) -> list[dict]:
 
 def read_rows(run_dir: str) -> list[dict]:
     """A run's ``metrics.jsonl`` rows in env-step order. After a ``--resume`` the counters restart
-    from the checkpoint, so rows written before the stop at or beyond that point are superseded by
-    the newer ones; a line cut short by a kill is skipped. The ``final`` row written at the stop
+    from the checkpoint, so rows written before the stop beyond that point (``resumed_from`` on the
+    first resumed row; rows older than that key: at or beyond the first resumed row) are superseded
+    by the newer ones; a line cut short by a kill is skipped. The ``final`` row written at the stop
     can have the env steps of the row before it (the row that saw the stop rate reached): both stay."""
     rows: list[dict] = []
     for row in read_jsonl(os.path.join(run_dir, "metrics.jsonl")):
+        resumed_from = row.get("resumed_from")
+        while rows and resumed_from is not None and rows[-1]["env_steps"] > resumed_from:
+            rows.pop()
         while rows and (rows[-1]["env_steps"] > row["env_steps"]
                         or (rows[-1]["env_steps"] == row["env_steps"] and not row.get("final"))):
             rows.pop()

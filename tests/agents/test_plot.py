@@ -164,6 +164,14 @@ def test_the_row_that_reached_the_stop_rate_survives_a_final_row_at_the_same_env
     assert [(r["wall_clock_s"], r["final"]) for r in plot.read_rows(str(run))] == [(10, False), (25, False)]
 
 
+def test_rows_a_killed_segment_wrote_after_its_checkpoint_are_superseded_by_the_resumed_ones(tmp_path):
+    # checkpoint at 200, killed at 320; the resumed run's first row (at 340) says where it continued
+    run = write_run(tmp_path, "ald-s0", "ald", 0, [row(100, 10, 0.1), row(200, 20, 0.2), row(260, 26, 0.3),
+                                                    row(320, 32, 0.4), {**row(340, 35, 0.25), "resumed_from": 200},
+                                                    row(400, 41, 0.5)])
+    assert [r["env_steps"] for r in plot.read_rows(str(run))] == [100, 200, 340, 400]
+
+
 def test_a_gala_curve_leaves_out_the_dip_of_a_restarted_replica():
     steps = [100, 200, 300, 250, 280, 310, 400]
     assert [r["env_steps"] for r in plot.rising_rows([{"env_steps": s} for s in steps])] == [100, 200, 300, 310, 400]

@@ -8,6 +8,7 @@ import torch
 
 from agents.runtime import checkpoint
 from agents.runtime.launcher import launch
+from agents.runtime.metrics import read_rows
 from runtime_helpers import tiny_config
 
 TIMING = {"wall_clock_s", "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct"}
@@ -44,13 +45,23 @@ def test_each_agent_trains_and_is_deterministic(tmp_path, agent):
     assert saved["agent"] == agent and saved["total_env_steps"] == 16_000
 
 
-def test_resume_continues_counters(tmp_path):
+def test_resume_continues_counters_and_supersedes_the_rows_after_the_checkpoint(tmp_path):
     config, rows = run(tmp_path, "r", total_env_steps=3200)
-    assert rows[-1]["env_steps"] == 3200
+    assert rows[-1]["env_steps"] == 3200 and all("resumed_from" not in r for r in rows)
+    # what a supervisor killed after its last checkpoint leaves: rows beyond the checkpoint, which
+    # the resumed run's first row (at 3200 + 80 or later) would not otherwise supersede
+    stale = [{**rows[-1], "env_steps": 3200 + 40 * i, "final": False, "success_rate": -1.0} for i in (1, 2)]
+    with open(tmp_path / "r" / "metrics.jsonl", "a") as f:
+        f.writelines(json.dumps(r) + "\n" for r in stale)
     resumed = tiny_config(runs_dir=str(tmp_path), name="r", resume=str(tmp_path / "r"), total_env_steps=6400)
     assert launch(resumed) == 0
     rows = [json.loads(line) for line in open(tmp_path / "r" / "metrics.jsonl")]
     assert rows[-1]["env_steps"] == 6400 and rows[-1]["learner_steps"] == 80
+    marked = [r for r in rows if "resumed_from" in r]
+    assert len(marked) == 1 and marked[0]["resumed_from"] == 3200 and marked[0]["env_steps"] > 3200
+    kept = read_rows(str(tmp_path / "r"))
+    assert all(r["success_rate"] != -1.0 for r in kept) and kept[-1]["env_steps"] == 6400
+    assert [r["env_steps"] for r in kept] == sorted(r["env_steps"] for r in kept)
     payload, _ = checkpoint.load_latest(str(tmp_path / "r"))
     assert payload["counters"]["env_steps"] == 6400 and payload["learner"]["steps"] == 80
 
