@@ -27,7 +27,8 @@ class Progress:
             return
         self.bar.n = min(row["env_steps"], self.bar.total)
         success = row.get("success_rate")
-        self.bar.set_postfix(sps=f"{row['env_sps']:.0f}", success="-" if success is None else f"{success:.2f}",
+        sps = row.get("env_sps")  # (None on a counters-only row)
+        self.bar.set_postfix(sps="-" if sps is None else f"{sps:.0f}", success="-" if success is None else f"{success:.2f}",
                              learner=row["learner_steps"], refresh=False)
         self.bar.refresh()
 

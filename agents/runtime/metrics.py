@@ -52,7 +52,7 @@ SYSTEM = ("wall_clock_s", "learner_steps", "distill_steps", "actor_sps", "env_sp
           "dprl", "learner_waiting_pct", "queue_depth", "actor_restarts", "nan_updates", "actor_param_version",
           "actor_param_checks", "actor_param_mismatches", "recomputed_targets", "trajectories_in_flight",
           "trajectory_in_flight_s", "trajectory_fetch_s")
-CONSTANT = ("env_steps", "seed")  # the x axis, and a setting (in the config text)
+CONSTANT = ("env_steps", "seed", "resumed_from")  # the x axis, a setting (in the config text), a marker
 
 
 def tensorboard_tag(key: str) -> str:
@@ -262,6 +262,15 @@ def stopped_solved(config: dict, rows: list[dict]) -> bool:
     return bool(target and last.get("final") and (last.get("solved") or (last.get("success_rate") or 0.0) >= target))
 
 
+def _ends_torn(path: str) -> bool:
+    """The file is not empty and its last line has no newline."""
+    with open(path, "rb") as f:
+        if f.seek(0, os.SEEK_END) == 0:
+            return False
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
+
+
 def _csv_header(path: str) -> list[str] | None:
     try:
         with open(path, newline="") as f:
@@ -278,7 +287,10 @@ class MetricsWriter:
 
     def __init__(self, run_dir: str, tensorboard: bool = True, config=None):
         self.run_dir = run_dir
-        self.jsonl = open(os.path.join(run_dir, "metrics.jsonl"), "a", buffering=1)
+        jsonl_path = os.path.join(run_dir, "metrics.jsonl")
+        self.jsonl = open(jsonl_path, "a", buffering=1)
+        if _ends_torn(jsonl_path):  # a line a kill cut short: the next row must not join it
+            self.jsonl.write("\n")
         csv_path = os.path.join(run_dir, "metrics.csv")
         header = _csv_header(csv_path)  # a resumed run keeps the columns its file has
         self.csv_file = open(csv_path, "a", newline="", buffering=1)

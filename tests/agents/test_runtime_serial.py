@@ -8,7 +8,7 @@ import torch
 
 from agents.runtime import checkpoint
 from agents.runtime.launcher import launch
-from agents.runtime.metrics import read_rows
+from agents.runtime.metrics import read_jsonl, read_rows
 from runtime_helpers import tiny_config
 
 TIMING = {"wall_clock_s", "actor_sps", "env_sps", "learner_sps", "distill_sps", "dprl", "learner_waiting_pct"}
@@ -53,9 +53,10 @@ def test_resume_continues_counters_and_supersedes_the_rows_after_the_checkpoint(
     stale = [{**rows[-1], "env_steps": 3200 + 40 * i, "final": False, "success_rate": -1.0} for i in (1, 2)]
     with open(tmp_path / "r" / "metrics.jsonl", "a") as f:
         f.writelines(json.dumps(r) + "\n" for r in stale)
+        f.write('{"env_steps": 33')  # and the line the kill cut short
     resumed = tiny_config(runs_dir=str(tmp_path), name="r", resume=str(tmp_path / "r"), total_env_steps=6400)
     assert launch(resumed) == 0
-    rows = [json.loads(line) for line in open(tmp_path / "r" / "metrics.jsonl")]
+    rows = read_jsonl(str(tmp_path / "r" / "metrics.jsonl"))  # (the cut line skipped, the next row intact)
     assert rows[-1]["env_steps"] == 6400 and rows[-1]["learner_steps"] == 80
     marked = [r for r in rows if "resumed_from" in r]
     assert len(marked) == 1 and marked[0]["resumed_from"] == 3200 and marked[0]["env_steps"] > 3200
@@ -96,3 +97,15 @@ def test_each_agent_learns_a_small_imaze_beyond_memoryless(learning_result, agen
     """I-Maze 5x5 (horizon 100, shaping): success well above the 0.5 a memoryless agent gets."""
     successes = learning_result(agent, LEARNING_TIMEOUT_S)
     assert successes[-1] >= LEARNING_BAR, successes
+
+
+def test_the_progress_bar_shows_a_counters_only_row():
+    from agents.runtime.launcher import Progress
+    from agents.runtime.metrics import RunStats
+
+    config = tiny_config(total_env_steps=100)
+    progress = Progress(config, True)
+    try:
+        progress(RunStats(config).row(rates=False))  # the parallel drivers' "solved" row: no rates
+    finally:
+        progress.close()
