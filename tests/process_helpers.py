@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from agents.runtime.metrics import read_jsonl
 from runtime_helpers import tiny_cli_args
 
 
@@ -32,8 +33,7 @@ def wait_for(predicate, timeout, process=None):
 
 
 def rows(tmp_path, name="p"):
-    path = tmp_path / name / "metrics.jsonl"
-    return [json.loads(line) for line in open(path)] if path.exists() else []
+    return read_jsonl(str(tmp_path / name / "metrics.jsonl"))  # (a line a kill cut short is skipped)
 
 
 def pids(tmp_path, name="p"):

@@ -28,7 +28,8 @@ class Progress:
         self.bar.n = min(row["env_steps"], self.bar.total)
         success = row.get("success_rate")
         sps = row.get("env_sps")  # (None on a counters-only row)
-        self.bar.set_postfix(sps="-" if sps is None else f"{sps:.0f}", success="-" if success is None else f"{success:.2f}",
+        self.bar.set_postfix(sps="-" if sps is None else f"{sps:.0f}",
+                             success="-" if success is None else f"{success:.2f}",
                              learner=row["learner_steps"], refresh=False)
         self.bar.refresh()
 

@@ -23,8 +23,9 @@ per node; a JSON object in the CSV), ``trajectories_in_flight``,
 cover only the moments of shutdown: leave it out of averages) and ``solved`` (True once the run
 reached its ``--stop-success-rate``; the parallel drivers also write a row at that moment, since
 episodes that end during their shutdown still count in the final row); ``resumed_from`` (only on
-the first row after a ``--resume``: the env steps of the checkpoint it continues, so that
-:func:`read_rows` drops the rows a killed segment wrote after that checkpoint).
+the first row after the counters were restored from a checkpoint, by ``--resume`` or a GALA
+replica's start: that checkpoint's env steps, so that :func:`read_rows` drops the rows a killed
+run wrote after it).
 """
 
 from __future__ import annotations
@@ -243,10 +244,8 @@ def read_rows(run_dir: str) -> list[dict]:
     can have the env steps of the row before it (the row that saw the stop rate reached): both stay."""
     rows: list[dict] = []
     for row in read_jsonl(os.path.join(run_dir, "metrics.jsonl")):
-        resumed_from = row.get("resumed_from")
-        while rows and resumed_from is not None and rows[-1]["env_steps"] > resumed_from:
-            rows.pop()
-        while rows and (rows[-1]["env_steps"] > row["env_steps"]
+        since = row.get("resumed_from", row["env_steps"])  # (at most the row's own env steps)
+        while rows and (rows[-1]["env_steps"] > since
                         or (rows[-1]["env_steps"] == row["env_steps"] and not row.get("final"))):
             rows.pop()
         rows.append(row)

@@ -18,6 +18,7 @@ from agents.runtime import checkpoint
 from agents.runtime import launcher as launcher_module
 from agents.runtime.cli import main
 from agents.runtime.config import RunConfig
+from agents.runtime.metrics import read_rows
 from agents.runtime.topology import build_actor_model, build_learner_model
 from process_helpers import alive, descendants, kill_all, pids, resume, rows, start, stop, wait_for
 from runtime_helpers import tiny_cli_args, tiny_config
@@ -357,6 +358,12 @@ def test_a_run_stopped_at_a_random_moment_by_a_random_fault_resumes_without_goin
     resumed_rows = rows(tmp_path)[rows_before:]
     steps = [r["env_steps"] for r in resumed_rows]
     assert steps and steps == sorted(steps) and steps[0] >= started["env_steps"] and resumed_rows[-1]["final"]
+    # rows the stopped run wrote after the checkpoint it resumed from are superseded by the resumed ones
+    assert resumed_rows[0]["resumed_from"] == started["env_steps"]
+    kept = read_rows(run_dir)
+    assert [r["env_steps"] for r in kept] == sorted(r["env_steps"] for r in kept)
+    assert all(r in kept for r in resumed_rows)
+    assert all(r in resumed_rows for r in kept if r["env_steps"] > started["env_steps"])
 
 
 def test_every_numeric_setting_has_a_range_and_every_setting_a_kind_rule():
