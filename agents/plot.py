@@ -20,7 +20,9 @@ Writes
 - ``--summary`` (only if given): per curve and seed, the env steps
   and wall-clock seconds of the first metrics row with success >= 0.95 over the last 100 episodes
   (``null`` if the run never got there), the final success, the plateau steps and the lag
-  (``kl_actor_learner``, ``distill_target_age``: see :func:`lag`).
+  (``kl_actor_learner``, ``distill_target_age``: see :func:`lag`), and exploration: the env steps
+  of the first goals (the first row with success >= 0.05) and the learner policy's lowest entropy
+  before them (a policy that drifts toward deterministic before any reward: see :func:`first_goals`).
 
 Rows repeated after a ``--resume`` (written between the last checkpoint and the stop) are dropped.
 Rates (waiting %, SPS) average the rows after the first 10% of the run's wall-clock (start-up)
@@ -43,6 +45,7 @@ from agents.runtime.metrics import read_rows, stopped_solved
 
 THRESHOLD = 0.95
 PLATEAU = (0.4, 0.6)
+FIRST_GOALS = 0.05  # success over the last 100 episodes that counts as "the run has found its goals"
 _SEED_SUFFIX = re.compile(r"-s\d+$")
 
 
@@ -67,6 +70,7 @@ class RunCurve:
     # learner steps since the targets of the latest distilled batch were made
     kl_actor_learner: np.ndarray = field(default_factory=lambda: np.zeros(0))
     distill_target_age: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    policy_entropy: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the learner's, nats
 
 
 def is_run(path: str) -> bool:
@@ -135,7 +139,7 @@ def load_run(path: str) -> RunCurve:
                     total_env_steps=int(config.get("total_env_steps", 0)), env_steps=col("env_steps"),
                     wall_clock=wall, success=col("success_rate"), episode_return=col("episode_return"),
                     episodes=col("episodes"), rates=rates, kl_actor_learner=col("kl_actor_learner"),
-                    distill_target_age=col("distill_target_age"),
+                    distill_target_age=col("distill_target_age"), policy_entropy=col("policy_entropy"),
                     stopped_solved=all(stopped_solved(config, read_rows(d)) for d in replica_dirs(path))
                     if gala else stopped_solved(config, rows))
 
@@ -182,6 +186,20 @@ def lag(run: RunCurve) -> tuple[float | None, float | None]:
     return out[0], out[1]
 
 
+def first_goals(run: RunCurve, threshold: float = FIRST_GOALS) -> tuple[float | None, float | None]:
+    """``(env steps of the first row with success >= threshold, the learner policy's lowest entropy
+    in the rows before it)``; a run that never got there: ``(None, lowest entropy of the whole
+    run)``. V-MPO has no entropy term, so with all-zero returns a policy can drift toward
+    deterministic before it ever sees a goal; this is the number that shows it (the row of the
+    first goals is left out: its entropy already answers to the rewards found). The entropy is
+    None where no row before logged one (GALA runs: each replica's own run directory has it)."""
+    hit = np.flatnonzero(run.success >= threshold)
+    end = int(hit[0]) if len(hit) else len(run.env_steps)
+    entropy = run.policy_entropy[:end]
+    entropy = entropy[~np.isnan(entropy)]
+    return (float(run.env_steps[hit[0]]) if len(hit) else None), (float(entropy.min()) if len(entropy) else None)
+
+
 def mean_rate(run: RunCurve, key: str) -> float | None:
     values = [r[key] for r in run.rates if r.get(key) is not None]
     return float(np.mean(values)) if values else None
@@ -206,6 +224,7 @@ def summary(groups: dict[str, list[RunCurve]]) -> dict:
         for run in runs:
             steps, wall = time_to(run)
             kl, age = lag(run)
+            goals, entropy = first_goals(run)
             last = run.success[~np.isnan(run.success)]
             seeds.append({"seed": run.seed, "env_steps_to_095": steps, "wall_clock_to_095_s": wall,
                           "final_success_rate": float(last[-1]) if len(last) else None,
@@ -214,9 +233,12 @@ def summary(groups: dict[str, list[RunCurve]]) -> dict:
                           "plateau_env_steps": plateau_steps(run),
                           "learner_waiting_pct": mean_rate(run, "learner_waiting_pct"),
                           "actor_sps": mean_rate(run, "actor_sps"), "env_sps": mean_rate(run, "env_sps"),
-                          "kl_actor_learner": kl, "distill_target_age": age, "run_dir": run.path})
+                          "kl_actor_learner": kl, "distill_target_age": age,
+                          "first_goals_env_steps": goals, "lowest_entropy_before_first_goals": entropy,
+                          "run_dir": run.path})
         agents[label] = {"agent": runs[0].agent, "env_id": runs[0].env_id, "seeds": seeds}
-    return {"threshold": THRESHOLD, "plateau_band": list(PLATEAU), "agents": agents}
+    return {"threshold": THRESHOLD, "plateau_band": list(PLATEAU), "first_goals_threshold": FIRST_GOALS,
+            "agents": agents}
 
 
 def _fmt(value, digits=0, unit=""):
@@ -254,7 +276,8 @@ def table(doc: dict) -> str:
 def seed_table(doc: dict) -> str:
     """Markdown: one row per run (time to 0.95 per seed, or how far the run got without it)."""
     lines = ["| agent | seed | env steps to 0.95 | wall-clock to 0.95 | run length (env steps, wall-clock) | "
-             "final success | KL(pi_A ‖ pi_L) | distill target age |", "|---|---|---|---|---|---|---|---|"]
+             "final success | KL(pi_A ‖ pi_L) | distill target age | first goals (lowest entropy before them) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, entry in doc["agents"].items():
         for x in entry["seeds"]:
             wall = x["wall_clock_to_095_s"]
@@ -262,8 +285,14 @@ def seed_table(doc: dict) -> str:
                          f"{'not reached' if wall is None else f'{wall / 60:.1f} min'} | "
                          f"{_fmt(x['env_steps'])}, {x['wall_clock_s'] / 60:.1f} min | "
                          f"{_fmt(x['final_success_rate'], 2)} | {_fmt(x.get('kl_actor_learner'), 4)} | "
-                         f"{_fmt(x.get('distill_target_age'))} |")
+                         f"{_fmt(x.get('distill_target_age'))} | {_goals(x)} |")
     return "\n".join(lines)
+
+
+def _goals(x: dict) -> str:
+    goals, entropy = x.get("first_goals_env_steps"), x.get("lowest_entropy_before_first_goals")
+    where = "never" if goals is None else _fmt(goals)
+    return where if entropy is None else f"{where} ({entropy:.2f})"
 
 
 def _mean_curve(xs: list[np.ndarray], ys: list[np.ndarray], held: list[bool], points: int = 200):

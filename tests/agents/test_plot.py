@@ -176,3 +176,26 @@ def test_a_gala_curve_leaves_out_the_dip_of_a_restarted_replica():
     steps = [100, 200, 300, 250, 280, 310, 400]
     assert [r["env_steps"] for r in plot.rising_rows([{"env_steps": s} for s in steps])] == [100, 200, 300, 310, 400]
     assert plot.rising_rows([]) == []
+
+
+def test_first_goals_and_the_lowest_entropy_before_them(tmp_path):
+    success = [0.0, 0.0, 0.01, 0.05, 0.3, 0.9]
+    entropy = [1.3, 1.0, None, 0.6, 0.9, 0.2]  # 0.6 at the first goals' row already answers to their rewards
+    run = write_run(tmp_path / "exp", "gtrxl-s0", "gtrxl", 0,
+                    [{**row(100 * i, i, s), "policy_entropy": e} for i, (s, e) in enumerate(zip(success, entropy))])
+    assert plot.first_goals(plot.load_run(str(run))) == (300.0, 1.0)
+    never = write_run(tmp_path / "exp", "lstm-s0", "lstm", 0,
+                      [{**row(100 * i, i, 0.0), "policy_entropy": e} for i, e in enumerate([1.3, 0.4, 0.1])])
+    assert plot.first_goals(plot.load_run(str(never))) == (None, pytest.approx(0.1))
+    unlogged = write_run(tmp_path / "exp", "ald-s0", "ald", 0, [row(100, 1, 0.0), row(200, 2, 0.5)])  # no entropy
+    assert plot.first_goals(plot.load_run(str(unlogged))) == (200.0, None)
+    summary = tmp_path / "exp.json"
+    assert plot.main([str(tmp_path / "exp"), "--out", str(tmp_path / "x.png"), "--summary", str(summary)]) == 0
+    doc = json.loads(summary.read_text())
+    assert doc["first_goals_threshold"] == plot.FIRST_GOALS
+    assert doc["agents"]["gtrxl"]["seeds"][0]["first_goals_env_steps"] == 300.0
+    assert doc["agents"]["lstm"]["seeds"][0]["lowest_entropy_before_first_goals"] == pytest.approx(0.1)
+    lines = (tmp_path / "x.md").read_text().splitlines()
+    assert [line.rsplit("|", 2)[1].strip() for line in lines if line.startswith(("| ald | 0", "| gtrxl | 0",
+                                                                                   "| lstm | 0"))] == \
+        ["200", "300 (1.00)", "never (0.10)"]
