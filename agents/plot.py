@@ -113,7 +113,9 @@ def load_run(path: str) -> RunCurve:
             spec = json.load(f)
         replicas = int(spec["gala"]["replicas"])
         config = {**spec["run"], "total_env_steps": int(spec["run"]["total_env_steps"]) * replicas}
-        rows = rising_rows(read_gala_rows(path))
+        # (time to 0.95 wants 100 episodes behind the rate: behind every replica's, not in sum)
+        rows = [{**r, "episodes": min(p.get("episodes", 0) for p in r["replicas"])} if r.get("replicas") else r
+                for r in rising_rows(read_gala_rows(path))]
     else:
         with open(os.path.join(path, "config.json")) as f:
             config = json.load(f)

@@ -199,3 +199,22 @@ def test_first_goals_and_the_lowest_entropy_before_them(tmp_path):
     assert [line.rsplit("|", 2)[1].strip() for line in lines if line.startswith(("| ald | 0", "| gtrxl | 0",
                                                                                    "| lstm | 0"))] == \
         ["200", "300 (1.00)", "never (0.10)"]
+
+
+def test_a_gala_curve_reaches_095_only_once_every_replica_has_100_episodes(tmp_path):
+    run = tmp_path / "lstm-gala-k2-s0"
+    run.mkdir()
+    (run / "gala.json").write_text(json.dumps({"run": {"agent": "lstm", "seed": 0, "total_env_steps": 500,
+                                                       "env_id": "MemoryEnvs/IMaze-9x9-v0"},
+                                               "gala": {"replicas": 2}}))
+
+    def gala_row(steps, episodes, success):
+        per = [{"replica": i, "env_steps": steps // 2, "episodes": e, "success_rate": success} for i, e in
+               enumerate(episodes)]
+        return {"env_steps": steps, "wall_clock_s": steps / 10, "episodes": sum(episodes), "success_rate": success,
+                "episode_return": success, "replicas": per, "final": False}
+
+    # 160 episodes in sum at 200 env steps, but replica 1 has 40 of them: its rate is not yet over 100
+    rows = [gala_row(100, (50, 20), 0.5), gala_row(200, (120, 40), 0.97), gala_row(300, (180, 110), 0.96)]
+    (run / "gala.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert plot.time_to(plot.load_run(str(run))) == (300.0, 30.0)
