@@ -71,6 +71,12 @@ class RunCurve:
     kl_actor_learner: np.ndarray = field(default_factory=lambda: np.zeros(0))
     distill_target_age: np.ndarray = field(default_factory=lambda: np.zeros(0))
     policy_entropy: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the learner's, nats
+    env_kwargs: str = ""  # (``--env-kwargs``: the 9x9 id at another size or beam width is another env)
+
+    @property
+    def env(self) -> str:
+        """The env id, with its keyword arguments when there are any."""
+        return f"{self.env_id} {self.env_kwargs}" if self.env_kwargs else self.env_id
 
 
 def is_run(path: str) -> bool:
@@ -137,7 +143,7 @@ def load_run(path: str) -> RunCurve:
     start = 0.1 * (wall[-1] if len(wall) else 0.0)
     rates = [r for r in rows if not r.get("final") and r["wall_clock_s"] >= start]
     return RunCurve(path=path, label=label, seed=int(config.get("seed", 0)),
-                    agent=config.get("agent", "?"), env_id=env_id,
+                    agent=config.get("agent", "?"), env_id=env_id, env_kwargs=config.get("env_kwargs") or "",
                     total_env_steps=int(config.get("total_env_steps", 0)), env_steps=col("env_steps"),
                     wall_clock=wall, success=col("success_rate"), episode_return=col("episode_return"),
                     episodes=col("episodes"), rates=rates, kl_actor_learner=col("kl_actor_learner"),
@@ -208,12 +214,15 @@ def mean_rate(run: RunCurve, key: str) -> float | None:
 
 
 def group(runs: list[RunCurve]) -> dict[str, list[RunCurve]]:
-    """Curves by label; when the runs cover several envs, by label and env (never one curve
-    over two envs)."""
-    several = len({r.env_id for r in runs}) > 1
+    """Curves by label; when a label has runs on several envs (or on one env id with other
+    ``--env-kwargs``), by label and env (never one curve over two envs)."""
+    envs: dict[str, set[str]] = {}
+    for run in runs:
+        envs.setdefault(run.label, set()).add(run.env)
+    several = any(len(e) > 1 for e in envs.values())
     groups: dict[str, list[RunCurve]] = {}
-    for run in sorted(runs, key=lambda r: (r.label, r.env_id, r.seed)):
-        key = f"{run.label} {run.env_id.split('/')[-1]}" if several else run.label
+    for run in sorted(runs, key=lambda r: (r.label, r.env, r.seed)):
+        key = f"{run.label} {run.env.split('/')[-1]}" if several else run.label
         groups.setdefault(key, []).append(run)
     return groups
 
@@ -238,7 +247,8 @@ def summary(groups: dict[str, list[RunCurve]]) -> dict:
                           "kl_actor_learner": kl, "distill_target_age": age,
                           "first_goals_env_steps": goals, "lowest_entropy_before_first_goals": entropy,
                           "run_dir": run.path})
-        agents[label] = {"agent": runs[0].agent, "env_id": runs[0].env_id, "seeds": seeds}
+        agents[label] = {"agent": runs[0].agent, "env_id": runs[0].env_id, **(
+            {"env_kwargs": runs[0].env_kwargs} if runs[0].env_kwargs else {}), "seeds": seeds}
     return {"threshold": THRESHOLD, "plateau_band": list(PLATEAU), "first_goals_threshold": FIRST_GOALS,
             "agents": agents}
 
@@ -413,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="PNG file for the curves (the table goes next to it as .md)")
     parser.add_argument("--summary", default=None, help="also write the summary JSON to this file (the experiment "
                                                         "named by the first path's directory)")
-    parser.add_argument("--title", default=None, help="figure title (default: the env id)")
+    parser.add_argument("--title", default=None, help="figure title (default: the env id, and its --env-kwargs)")
     args = parser.parse_args(argv)
     try:
         runs = [load_run(p) for p in find_runs(args.paths)]
@@ -428,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     experiment = os.path.basename(first if not os.path.exists(os.path.join(first, "config.json"))
                                   else os.path.dirname(first)) or "results"
     doc["experiment"] = experiment
-    env_ids = sorted({r.env_id for r in runs})
+    env_ids = sorted({r.env for r in runs})
     plot(groups, doc, args.out, args.title if args.title is not None else ", ".join(env_ids))
     md = table(doc) + "\n\n" + seed_table(doc)
     md_path = os.path.splitext(args.out)[0] + ".md"

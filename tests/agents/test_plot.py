@@ -132,6 +132,15 @@ def test_runs_of_two_envs_are_two_curves_and_a_seed_without_episodes_leaves_the_
     (b / "config.json").write_text(json.dumps({**config, "name": b.name, "env_id": "MemoryEnvs/IMaze-15x15-v0"}))
     assert sorted(plot.group([plot.load_run(str(a)), plot.load_run(str(b))])) == ["ald IMaze-15x15-v0",
                                                                                     "ald IMaze-9x9-v0"]
+    # the 9x9 id at beam width 3 is another env; labels on one env each stay plain
+    c = write_run(tmp_path / "beam3", "ald-s0", "ald", 0, [row(100, 1, 0.1)])
+    (c / "config.json").write_text(json.dumps({**config, "name": c.name, "env_kwargs": '{"beam_width": 3}'}))
+    beam3 = plot.load_run(str(c))
+    assert beam3.env == 'MemoryEnvs/IMaze-9x9-v0 {"beam_width": 3}'
+    assert sorted(plot.group([plot.load_run(str(a)), beam3])) == ['ald IMaze-9x9-v0', 'ald IMaze-9x9-v0 {"beam_width": 3}']
+    d = write_run(tmp_path / "beam3", "gtrxl-s0", "gtrxl", 0, [row(100, 1, 0.1)])
+    assert sorted(plot.group([beam3, plot.load_run(str(d))])) == ["ald", "gtrxl"]
+    assert plot.summary(plot.group([beam3]))["agents"]["ald"]["env_kwargs"] == '{"beam_width": 3}'
     xs = [np.array([0.0, 100.0]), np.array([0.0, 100.0])]
     grid, mean = plot._mean_curve(xs, [np.array([0.0, 1.0]), np.array([np.nan, np.nan])], [False, False], points=3)
     assert list(mean) == [0.0, 0.5, 1.0]
