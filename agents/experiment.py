@@ -151,6 +151,15 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
          *(Variant(f"lstm-floor{h}", "lstm", 12_000_000, ("--entropy-floor", h)) for h in ("0.5", "1.0"))),
         seeds=(3, 4, 5, 6, 7, 8), args=SOLVED),
     Experiment(
+        "lstm-variants-floor", "The LSTM baseline on the untuned variants (beam width 3, 11x11, 13x13; the imaze-* "
+        "budgets) without an entropy floor (the default) and with --entropy-floor 0.5, three seeds",
+        "MemoryEnvs/IMaze-9x9-v0",
+        tuple(Variant(f"lstm-{name}{suffix}", "lstm", steps, ("--env-kwargs", kwargs, *floor))
+              for name, kwargs, steps in (("beam3", '{"beam_width": 3}', 8_000_000), ("11x11", '{"size": 11}', 8_000_000),
+                                          ("13x13", '{"size": 13}', 12_000_000))
+              for suffix, floor in (("", ()), ("-floor0.5", ("--entropy-floor", "0.5")))),
+        args=SOLVED),
+    Experiment(
         "popart", "The PopArt step size (the value statistics' decay) re-tuned after the PopArt fix: the LSTM baseline "
         "on I-Maze 9x9 at 3e-4 (the paper's), 1e-3, 3e-3 (the default) and 1e-2", "MemoryEnvs/IMaze-9x9-v0",
         tuple(Variant(f"lstm-popart{d}", "lstm", 12_000_000, ("--popart-decay", d)) for d in ("3e-4", "1e-3", "3e-3", "1e-2")),

@@ -71,6 +71,11 @@ def test_required_experiments_exist():
     assert ex.EXPERIMENTS["lstm-floor"].seeds == (3, 4, 5, 6, 7, 8)
     assert [(c.agent, c.entropy_floor, c.total_env_steps) for c in configs("lstm-floor")] == [
         ("lstm", 0.0, 12_000_000), ("lstm", 0.5, 12_000_000), ("lstm", 1.0, 12_000_000)]
+    assert [(c.agent, c.entropy_floor, json.loads(c.env_kwargs), c.total_env_steps, c.stop_success_rate)
+            for c in configs("lstm-variants-floor")] == [
+        ("lstm", floor, kwargs, steps, 0.95) for kwargs, steps in (({"beam_width": 3}, 8_000_000),
+                                                                   ({"size": 11}, 8_000_000), ({"size": 13}, 12_000_000))
+        for floor in (0.0, 0.5)]
 
 
 def test_plan_filters_and_scales(tmp_path):
