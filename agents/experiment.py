@@ -83,6 +83,10 @@ def _gala(agent: str, steps: int) -> tuple[Variant, ...]:
                      for k in (2, 4))
 
 
+UNTUNED = (("beam3", "beam width 3", '{"beam_width": 3}', 8_000_000), ("11x11", "size 11", '{"size": 11}', 8_000_000),
+           ("13x13", "size 13", '{"size": 13}', 12_000_000))
+"""The I-Maze variants nobody tuned for: name, what it is, ``--env-kwargs`` on the 9x9 id, env-step budget."""
+
 SOLVED = ("--stop-success-rate", "0.95")  # I-Maze 9x9 runs end once solved: the steps after tell nothing new
 LATENCY_BOUND = ("--num-actors", str(SINGLE_ENV_ACTORS), "--envs-per-actor", "1", "--batch-size", "32")
 """The paper's regime on this machine: single-env actors (as ``python -m agents.bench system
@@ -131,9 +135,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         "id with --env-kwargs", "MemoryEnvs/IMaze-9x9-v0",
         _four_agents({"ald": steps, "lstm": steps, "gtrxl": steps, "asymm_ac": steps}), seeds=(0,),
         args=("--env-kwargs", kwargs, *SOLVED))
-      for name, what, kwargs, steps in (("beam3", "beam width 3", '{"beam_width": 3}', 8_000_000),
-                                        ("11x11", "size 11", '{"size": 11}', 8_000_000),
-                                        ("13x13", "size 13", '{"size": 13}', 12_000_000))),
+      for name, what, kwargs, steps in UNTUNED),
     Experiment(
         "entropy-floor", "Exploration on untuned mazes: the GTrXL with --entropy-floor 0.5 (an entropy bonus that acts "
         "only while the learner policy's entropy is under 0.5 nats) on I-Maze 9x9 at beam width 3, on a 13x13 and on "
@@ -155,8 +157,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         "budgets) without an entropy floor (the default) and with --entropy-floor 0.5, three seeds",
         "MemoryEnvs/IMaze-9x9-v0",
         tuple(Variant(f"lstm-{name}{suffix}", "lstm", steps, ("--env-kwargs", kwargs, *floor))
-              for name, kwargs, steps in (("beam3", '{"beam_width": 3}', 8_000_000), ("11x11", '{"size": 11}', 8_000_000),
-                                          ("13x13", '{"size": 13}', 12_000_000))
+              for name, _, kwargs, steps in UNTUNED
               for suffix, floor in (("", ()), ("-floor0.5", ("--entropy-floor", "0.5")))),
         args=SOLVED),
     Experiment(

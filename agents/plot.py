@@ -63,7 +63,7 @@ class RunCurve:
     wall_clock: np.ndarray
     success: np.ndarray  # NaN before the first episode
     episode_return: np.ndarray
-    episodes: np.ndarray
+    episodes: np.ndarray  # (GALA: the fewest of any replica, whose rate must rest on 100 as well)
     rates: list[dict]  # rows used for rate averages
     stopped_solved: bool = False  # ended by its --stop-success-rate
     # the lag (NaN where a row has none): KL(pi_A || pi_L) on the learner's batches, and (ALD) the
@@ -119,7 +119,6 @@ def load_run(path: str) -> RunCurve:
             spec = json.load(f)
         replicas = int(spec["gala"]["replicas"])
         config = {**spec["run"], "total_env_steps": int(spec["run"]["total_env_steps"]) * replicas}
-        # (time to 0.95 wants 100 episodes behind the rate: behind every replica's, not in sum)
         rows = [{**r, "episodes": min(p.get("episodes", 0) for p in r["replicas"])} if r.get("replicas") else r
                 for r in rising_rows(read_gala_rows(path))]
     else:
@@ -143,13 +142,18 @@ def load_run(path: str) -> RunCurve:
     start = 0.1 * (wall[-1] if len(wall) else 0.0)
     rates = [r for r in rows if not r.get("final") and r["wall_clock_s"] >= start]
     return RunCurve(path=path, label=label, seed=int(config.get("seed", 0)),
-                    agent=config.get("agent", "?"), env_id=env_id, env_kwargs=config.get("env_kwargs") or "",
+                    agent=config.get("agent", "?"), env_id=env_id, env_kwargs=_canonical(config.get("env_kwargs")),
                     total_env_steps=int(config.get("total_env_steps", 0)), env_steps=col("env_steps"),
                     wall_clock=wall, success=col("success_rate"), episode_return=col("episode_return"),
                     episodes=col("episodes"), rates=rates, kl_actor_learner=col("kl_actor_learner"),
                     distill_target_age=col("distill_target_age"), policy_entropy=col("policy_entropy"),
                     stopped_solved=all(stopped_solved(config, read_rows(d)) for d in replica_dirs(path))
                     if gala else stopped_solved(config, rows))
+
+
+def _canonical(env_kwargs: str | None) -> str:
+    """``--env-kwargs`` text with sorted keys and one spacing, so two spellings are one env."""
+    return json.dumps(json.loads(env_kwargs), sort_keys=True) if env_kwargs and json.loads(env_kwargs) else ""
 
 
 def time_to(run: RunCurve, threshold: float = THRESHOLD) -> tuple[float | None, float | None]:
@@ -161,8 +165,8 @@ def time_to(run: RunCurve, threshold: float = THRESHOLD) -> tuple[float | None, 
     return float(run.env_steps[i]), float(run.wall_clock[i])
 
 
-def _first_row_at(run: RunCurve, threshold: float = THRESHOLD) -> int | None:
-    hit = np.flatnonzero((run.success >= threshold) & (run.episodes >= 100))
+def _first_row_at(run: RunCurve, threshold: float = THRESHOLD, episodes: int = 100) -> int | None:
+    hit = np.flatnonzero((run.success >= threshold) & (run.episodes >= episodes))
     return int(hit[0]) if len(hit) else None
 
 
@@ -201,11 +205,10 @@ def first_goals(run: RunCurve, threshold: float = FIRST_GOALS) -> tuple[float | 
     deterministic before it ever sees a goal; this is the number that shows it (the row of the
     first goals is left out: its entropy already answers to the rewards found). The entropy is
     None where no row before logged one (GALA runs: each replica's own run directory has it)."""
-    hit = np.flatnonzero(run.success >= threshold)
-    end = int(hit[0]) if len(hit) else len(run.env_steps)
-    entropy = run.policy_entropy[:end]
+    hit = _first_row_at(run, threshold, episodes=0)
+    entropy = run.policy_entropy[:len(run.env_steps) if hit is None else hit]
     entropy = entropy[~np.isnan(entropy)]
-    return (float(run.env_steps[hit[0]]) if len(hit) else None), (float(entropy.min()) if len(entropy) else None)
+    return (None if hit is None else float(run.env_steps[hit])), (float(entropy.min()) if len(entropy) else None)
 
 
 def mean_rate(run: RunCurve, key: str) -> float | None:

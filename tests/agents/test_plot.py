@@ -137,6 +137,8 @@ def test_runs_of_two_envs_are_two_curves_and_a_seed_without_episodes_leaves_the_
     (c / "config.json").write_text(json.dumps({**config, "name": c.name, "env_kwargs": '{"beam_width": 3}'}))
     beam3 = plot.load_run(str(c))
     assert beam3.env == 'MemoryEnvs/IMaze-9x9-v0 {"beam_width": 3}'
+    (c / "config.json").write_text(json.dumps({**config, "name": c.name, "env_kwargs": '{"beam_width":3}'}))
+    assert plot.load_run(str(c)).env == beam3.env  # another spelling of the same env
     assert sorted(plot.group([plot.load_run(str(a)), beam3])) == ['ald IMaze-9x9-v0', 'ald IMaze-9x9-v0 {"beam_width": 3}']
     d = write_run(tmp_path / "beam3", "gtrxl-s0", "gtrxl", 0, [row(100, 1, 0.1)])
     assert sorted(plot.group([beam3, plot.load_run(str(d))])) == ["ald", "gtrxl"]

@@ -107,5 +107,6 @@ def test_the_progress_bar_shows_a_counters_only_row():
     progress = Progress(config, True)
     try:
         progress(RunStats(config).row(rates=False))  # the parallel drivers' "solved" row: no rates
+        assert "sps=-" in progress.bar.postfix and "learner=0" in progress.bar.postfix
     finally:
         progress.close()
