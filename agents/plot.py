@@ -5,7 +5,8 @@
 
 Arguments are run directories (``config.json`` + ``metrics.jsonl``) or directories holding them
 (an experiment's ``runs/<experiment>``). Runs are grouped into curves by their name without the
-``-s<seed>`` suffix (for ``agents.experiment`` runs, the variant label: ``ald``, ``lstm``, ...).
+``-s<seed>`` suffix (for ``agents.experiment`` runs, the variant label: ``ald``, ``lstm``, ...), and
+by env too where one label has runs on several (an env is its id and its ``--env-kwargs``).
 
 Writes
 - ``--out`` (PNG): success rate and episode return against env steps and against wall-clock,
@@ -14,7 +15,8 @@ Writes
   plateau (Fig. 6 right) and of env steps per second;
 - ``<out>.md``: two markdown tables (also printed): per curve, learner waiting %, actor and env
   SPS, final success, mean time to 0.95 success in env steps and wall-clock, plateau steps; and
-  per run, the time to 0.95 or how far the run got, and the actor-learner lag up to then;
+  per run, the time to 0.95 or how far the run got, the actor-learner lag up to then, and the
+  first goals with the lowest policy entropy before them;
 - ``<out>-lag.png``: the lag against env steps, every run: KL(pi_A || pi_L) on the learner's
   batches and (ALD) the age of the distillation targets;
 - ``--summary`` (only if given): per curve and seed, the env steps
@@ -45,7 +47,8 @@ from agents.runtime.metrics import read_rows, stopped_solved
 
 THRESHOLD = 0.95
 PLATEAU = (0.4, 0.6)
-FIRST_GOALS = 0.05  # success over the last 100 episodes that counts as "the run has found its goals"
+FIRST_GOALS = 0.05  # the success rate (over the last 100 episodes, or all of them before the 100th) that
+# counts as "the run has found its goals"
 _SEED_SUFFIX = re.compile(r"-s\d+$")
 
 
@@ -153,7 +156,8 @@ def load_run(path: str) -> RunCurve:
 
 def _canonical(env_kwargs: str | None) -> str:
     """``--env-kwargs`` text with sorted keys and one spacing, so two spellings are one env."""
-    return json.dumps(json.loads(env_kwargs), sort_keys=True) if env_kwargs and json.loads(env_kwargs) else ""
+    kwargs = json.loads(env_kwargs) if env_kwargs else {}
+    return json.dumps(kwargs, sort_keys=True) if kwargs else ""
 
 
 def time_to(run: RunCurve, threshold: float = THRESHOLD) -> tuple[float | None, float | None]:
@@ -225,7 +229,7 @@ def group(runs: list[RunCurve]) -> dict[str, list[RunCurve]]:
     several = any(len(e) > 1 for e in envs.values())
     groups: dict[str, list[RunCurve]] = {}
     for run in sorted(runs, key=lambda r: (r.label, r.env, r.seed)):
-        key = f"{run.label} {run.env.split('/')[-1]}" if several else run.label
+        key = f"{run.label} {' '.join((run.env_id.split('/')[-1], run.env_kwargs)).strip()}" if several else run.label
         groups.setdefault(key, []).append(run)
     return groups
 
@@ -289,7 +293,8 @@ def table(doc: dict) -> str:
 
 
 def seed_table(doc: dict) -> str:
-    """Markdown: one row per run (time to 0.95 per seed, or how far the run got without it)."""
+    """Markdown: one row per run (time to 0.95 per seed, or how far the run got without it; the lag;
+    the first goals and the lowest policy entropy before them)."""
     lines = ["| agent | seed | env steps to 0.95 | wall-clock to 0.95 | run length (env steps, wall-clock) | "
              "final success | KL(pi_A ‖ pi_L) | distill target age | first goals (lowest entropy before them) |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -441,15 +446,15 @@ def main(argv: list[str] | None = None) -> int:
     experiment = os.path.basename(first if not os.path.exists(os.path.join(first, "config.json"))
                                   else os.path.dirname(first)) or "results"
     doc["experiment"] = experiment
-    env_ids = sorted({r.env for r in runs})
-    plot(groups, doc, args.out, args.title if args.title is not None else ", ".join(env_ids))
+    envs = sorted({r.env for r in runs})
+    plot(groups, doc, args.out, args.title if args.title is not None else ", ".join(envs))
     md = table(doc) + "\n\n" + seed_table(doc)
     md_path = os.path.splitext(args.out)[0] + ".md"
     with open(md_path, "w") as f:
         f.write(md + "\n")
     written = [args.out, md_path]
     lag_path = os.path.splitext(args.out)[0] + "-lag.png"
-    if plot_lag(groups, lag_path, args.title if args.title is not None else ", ".join(env_ids)):
+    if plot_lag(groups, lag_path, args.title if args.title is not None else ", ".join(envs)):
         written.append(lag_path)
     if args.summary:  # every file is written before anything is printed (a closed pipe stops prints)
         os.makedirs(os.path.dirname(os.path.abspath(args.summary)), exist_ok=True)

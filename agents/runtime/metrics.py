@@ -210,7 +210,8 @@ class RunStats:
         return row
 
     def restore(self, counters: dict) -> None:
-        """Continue the counters of a checkpoint (``--resume``)."""
+        """Continue the counters of a checkpoint (``--resume``, a GALA replica's start). The success
+        and return windows start empty: their rates rest on the episodes since."""
         self.env_steps = self.resumed_from = int(counters["env_steps"])
         self.learner_steps = int(counters["learner_steps"])
         self.distill_steps = int(counters["distill_steps"])

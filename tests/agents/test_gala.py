@@ -15,6 +15,7 @@ ray = pytest.importorskip("ray")  # the [ray] extra
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from agents.runtime import checkpoint  # noqa: E402
+from agents.runtime.metrics import read_jsonl  # noqa: E402
 from process_helpers import alive, stop, wait_for  # noqa: E402
 from runtime_helpers import SMALL_MAZE  # noqa: E402
 
@@ -44,13 +45,11 @@ def gala(tmp_path, cluster, name, *args, env=None):
 
 
 def gala_rows(tmp_path, name):
-    path = tmp_path / name / "gala.jsonl"
-    return [json.loads(line) for line in open(path)] if path.exists() else []
+    return read_jsonl(str(tmp_path / name / "gala.jsonl"))
 
 
-def replica_rows(tmp_path, name, replica):
-    path = tmp_path / name / f"replica-{replica}" / "metrics.jsonl"
-    return [json.loads(line) for line in open(path)] if path.exists() else []
+def replica_rows(tmp_path, name, replica):  # (a line a SIGKILL cut short is skipped)
+    return read_jsonl(str(tmp_path / name / f"replica-{replica}" / "metrics.jsonl"))
 
 
 def live_actors():
